@@ -1,0 +1,33 @@
+# Two commands do all set-up: `make lab` (JupyterLab on notebooks/) and `make test` (unit tests + every notebook).
+PYTHON ?= python3
+VENV   := .venv
+BIN    := $(VENV)/bin
+STAMP  := $(VENV)/.installed
+NBCONVERT := $(BIN)/jupyter nbconvert --to notebook --execute --inplace \
+	--ExecutePreprocessor.timeout=1800 --ExecutePreprocessor.record_timing=False
+
+.PHONY: lab test notebooks benchmark clean
+
+# (Re)install when .venv is missing or older than the dependency files.
+$(STAMP): pyproject.toml environment.yml
+	test -x $(BIN)/python || $(PYTHON) -m venv $(VENV)
+	$(BIN)/python -m pip install --quiet --disable-pip-version-check -e ".[test]"
+	touch $@
+
+lab: $(STAMP)
+	$(BIN)/jupyter lab notebooks/
+
+# Unit tests, then every notebook executed by nbval in smoke mode (CI set: tiny data, few epochs).
+test: $(STAMP)
+	CI=true $(BIN)/python -m pytest --nbval-lax --nbval-current-env -p no:cacheprovider tests notebooks
+
+# Maintainers: re-run every notebook in full mode and keep its outputs (commit them afterwards).
+notebooks: $(STAMP)
+	for nb in notebooks/[0-9]*.ipynb; do env -u CI $(NBCONVERT) $$nb || exit 1; done
+	$(BIN)/python -m vae_helpers.notebook_tools clean notebooks/[0-9]*.ipynb
+
+benchmark: $(STAMP)
+	$(BIN)/python benchmarks/train_speed.py
+
+clean:
+	rm -rf $(VENV)

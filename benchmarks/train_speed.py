@@ -1,0 +1,135 @@
+"""Time one training epoch of the classic MLP VAE (784-400-20, batch 128, Adam 1e-3, static binarization).
+
+Three figures from one run, so that the machine's noise hits them alike:
+  1. the project's pipeline (`vae_helpers.train.fit`: one tensor, batches by indexing);
+  2. the usual tutorial pipeline: `DataLoader(torchvision.datasets.MNIST(transform=Compose([ToTensor(), round])))`
+     driving the same model and the same loss;
+  3. the matmul-bound floor: the epoch's matrix-multiply FLOPs divided by the rate torch's own matmul reaches here.
+     That rate is measured three ways: inside a real epoch (the profiler's time in mm/addmm, the target's measure:
+     what the epoch would take if everything but its matmuls were free), on the step's GEMM shapes run back to back
+     (hot caches: faster than inside training), and on one large square product (the machine's peak).
+
+Usage: python benchmarks/train_speed.py [--repeats 5]
+"""
+import argparse
+import time
+
+import torch
+from torch.profiler import ProfilerActivity, profile
+from torch.utils.data import DataLoader
+from torchvision import datasets, transforms
+
+from vae_helpers import MLPVAE, fit, load_mnist, set_seed
+from vae_helpers.data import raw_folder
+from vae_helpers.losses import elbo
+from vae_helpers.train import make_optimizer
+
+BATCH, LR = 128, 1e-3
+
+
+def project_epoch(x: torch.Tensor) -> float:
+    """Seconds for one epoch of `fit` on the in-memory tensor."""
+    set_seed(0)
+    model = MLPVAE()
+    return fit(model, x, epochs=1, batch_size=BATCH, lr=LR, seed=0, progress=False)["seconds"][0]
+
+
+def in_epoch_matmul_seconds(x: torch.Tensor) -> float:
+    """Seconds spent in matmuls (mm, addmm) during one profiled project epoch."""
+    with profile(activities=[ProfilerActivity.CPU]) as prof:
+        project_epoch(x)
+    return sum(e.self_cpu_time_total for e in prof.key_averages() if e.key in ("aten::mm", "aten::addmm")) / 1e6
+
+
+def dataloader_epoch(root) -> float:
+    """Seconds for one epoch driven by a torchvision dataset with per-sample transforms."""
+    set_seed(0)
+    model = MLPVAE()
+    optimizer = make_optimizer(model, LR)  # the same optimizer as fit: only the data pipeline differs
+    dataset = datasets.MNIST(root, train=True, download=False,
+                             transform=transforms.Compose([transforms.ToTensor(), torch.round]))
+    loader = DataLoader(dataset, batch_size=BATCH, shuffle=True)
+    start = time.perf_counter()
+    for x, _ in loader:
+        loss = elbo(model, x).loss.mean()
+        optimizer.zero_grad(set_to_none=True)
+        loss.backward()
+        optimizer.step()
+    return time.perf_counter() - start
+
+
+def linear_shapes(model) -> list[tuple[int, int]]:
+    """(in, out) of every Linear layer, in order."""
+    return [(m.in_features, m.out_features) for m in model.modules() if isinstance(m, torch.nn.Linear)]
+
+
+def step_gemms(shapes, batch: int) -> list[tuple[int, int, int]]:
+    """(m, k, n) of the matmuls in one training step: forward, weight gradient, input gradient (not layer 1's)."""
+    gemms = []
+    for i, (fan_in, fan_out) in enumerate(shapes):
+        gemms.append((batch, fan_in, fan_out))         # y = x W^T
+        gemms.append((fan_out, batch, fan_in))         # dW = dy^T x
+        if i > 0:
+            gemms.append((batch, fan_out, fan_in))     # dx = dy W
+    return gemms
+
+
+def flops_per_epoch(shapes, n: int, batch: int) -> float:
+    full, last = divmod(n, batch)
+    per_step = lambda b: sum(2 * m * k * p for m, k, p in step_gemms(shapes, b))  # noqa: E731
+    return full * per_step(batch) + (per_step(last) if last else 0)
+
+
+def timed(fn, min_seconds: float = 1.0) -> float:
+    """Seconds per call of fn, averaged over at least `min_seconds` after a warm-up."""
+    fn()
+    calls, start = 0, time.perf_counter()
+    while (elapsed := time.perf_counter() - start) < min_seconds:
+        fn()
+        calls += 1
+    return elapsed / calls
+
+
+def peak_matmul_rate(size: int = 1024) -> float:
+    """FLOP/s of one large square float32 matmul."""
+    a, b = torch.randn(size, size), torch.randn(size, size)
+    return 2 * size**3 / timed(lambda: a @ b)
+
+
+def step_gemm_rate(shapes, batch: int) -> float:
+    """FLOP/s of the very matmuls one training step performs, back to back."""
+    mats = [(torch.randn(m, k), torch.randn(k, n)) for m, k, n in step_gemms(shapes, batch)]
+    flops = sum(2 * a.shape[0] * a.shape[1] * b.shape[1] for a, b in mats)
+    return flops / timed(lambda: [a @ b for a, b in mats])
+
+
+def main() -> None:
+    parser = argparse.ArgumentParser(description=__doc__.splitlines()[0])
+    parser.add_argument("--repeats", type=int, default=5, help="epochs timed per pipeline; the fastest counts")
+    args = parser.parse_args()
+    x, _ = load_mnist("train", binarize="static")
+    shapes = linear_shapes(MLPVAE())
+    flops = flops_per_epoch(shapes, len(x), BATCH)
+    print(f"torch {torch.__version__}, {torch.get_num_threads()} threads; {flops / 1e9:.1f} GFLOP of matmul per epoch")
+    project, loader, peak, gemm, insitu = [], [], [], [], []
+    with raw_folder("mnist") as root:
+        for _ in range(args.repeats):  # interleaved, so that drifts in machine speed hit every figure alike
+            project.append(project_epoch(x))
+            loader.append(dataloader_epoch(root))
+            peak.append(peak_matmul_rate())
+            gemm.append(step_gemm_rate(shapes, BATCH))
+            insitu.append(in_epoch_matmul_seconds(x))
+    p, d = min(project), min(loader)
+    print(f"project pipeline    : {p:6.2f} s/epoch   (all: {', '.join(f'{t:.2f}' for t in project)})")
+    print(f"DataLoader pipeline : {d:6.2f} s/epoch   (all: {', '.join(f'{t:.2f}' for t in loader)})")
+    print(f"speed-up            : {d / p:6.2f} x   (target: >= 2.5 x)")
+    for name, rate in (("matmuls inside a training epoch", flops / min(insitu)),
+                       ("step-shape GEMMs, hot caches", max(gemm)), ("1024^3 square matmul", max(peak))):
+        floor = flops / rate
+        print(f"matmul rate of {name:31s}: {rate / 1e9:6.1f} GFLOP/s -> floor {floor:5.2f} s; "
+              f"project / floor = {p / floor:4.2f}")
+    print("(target: project / floor <= 1.4, with the floor at the rate the matmuls reach inside a training epoch)")
+
+
+if __name__ == "__main__":
+    main()

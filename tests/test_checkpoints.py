@@ -1,0 +1,53 @@
+import pytest
+import torch
+
+from vae_helpers import ConvVAE, MLPVAE, checkpoints, set_seed
+
+
+@pytest.mark.parametrize("make", [lambda: MLPVAE(latent_dim=3, hidden=(16, 8)), lambda: ConvVAE(latent_dim=5)])
+def test_round_trip(tmp_path, make):
+    set_seed(0)
+    model = make().eval()
+    path = checkpoints.save(model, tmp_path / "sub" / "m.pt")
+    loaded = checkpoints.load(path)
+    assert type(loaded) is type(model) and loaded.config == model.config
+    x = torch.rand(4, 1, 28, 28)
+    torch.testing.assert_close(loaded.encode(x), model.encode(x), rtol=0, atol=0)
+
+
+def test_loading_into_a_model_of_another_configuration_is_refused(tmp_path):
+    path = checkpoints.save(MLPVAE(latent_dim=2), tmp_path / "m.pt")
+    with pytest.raises(ValueError, match=r"saved from MLPVAE.*latent_dim': 2.*latent_dim': 20"):
+        checkpoints.load(path, model=MLPVAE(latent_dim=20))
+    assert checkpoints.load(path, model=MLPVAE(latent_dim=2)).config.latent_dim == 2
+
+
+def test_weights_that_do_not_fit_the_configuration(tmp_path):
+    model = MLPVAE(latent_dim=2)
+    path = checkpoints.save(model, tmp_path / "m.pt")
+    ckpt = torch.load(path, weights_only=True)
+    ckpt["config"]["latent_dim"] = 3  # tampered: weights are for 2
+    torch.save(ckpt, path)
+    with pytest.raises(ValueError, match="do not fit MLPVAE"):
+        checkpoints.load(path)
+
+
+class Evil:
+    def __reduce__(self):
+        return (print, ("pwned",))
+
+
+def test_pickled_code_is_never_run(tmp_path, capsys):
+    path = tmp_path / "evil.pt"
+    torch.save({"format": checkpoints.FORMAT, "payload": Evil()}, path)
+    with pytest.raises(ValueError, match="not a readable vae_helpers checkpoint"):
+        checkpoints.load(path)
+    assert "pwned" not in capsys.readouterr().out
+
+
+def test_missing_and_foreign_files(tmp_path):
+    with pytest.raises(FileNotFoundError, match="No checkpoint"):
+        checkpoints.load(tmp_path / "nope.pt")
+    torch.save({"weights": torch.zeros(2)}, tmp_path / "other.pt")
+    with pytest.raises(ValueError, match="not a vae_helpers checkpoint"):
+        checkpoints.load(tmp_path / "other.pt")

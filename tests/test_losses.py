@@ -1,0 +1,118 @@
+import math
+
+import pytest
+import torch
+from torch.distributions import Normal, kl_divergence
+
+from vae_helpers import losses
+from vae_helpers.losses import (bernoulli_log_likelihood, gaussian_log_likelihood, kl_normal, kl_normal_normal,
+                                log_likelihood)
+
+
+def kl(mu, log_sigma):
+    return kl_normal(torch.tensor([[mu]]), torch.tensor([[2 * log_sigma]])).item()
+
+
+def test_kl_exact_values():
+    assert kl(0.0, 0.0) == 0.0
+    assert kl(2.0, 0.0) == pytest.approx(2.0, abs=1e-6)
+    assert kl(0.0, 1.0) == pytest.approx(2.194528, abs=1e-6)  # (e^2 - 1 - 2) / 2
+
+
+def test_kl_sums_latent_dims_per_sample():
+    mu = torch.tensor([[2.0, 0.0], [0.0, 0.0]])
+    logvar = torch.tensor([[0.0, 2.0], [0.0, 0.0]])
+    assert kl_normal(mu, logvar).tolist() == pytest.approx([2.0 + 2.194528, 0.0], abs=1e-5)
+
+
+def test_kl_matches_torch_distributions():
+    g = torch.Generator().manual_seed(0)
+    mu, logvar = torch.randn(64, 10, generator=g), torch.randn(64, 10, generator=g)
+    ref = kl_divergence(Normal(mu, (0.5 * logvar).exp()), Normal(0.0, 1.0)).sum(-1)
+    torch.testing.assert_close(kl_normal(mu, logvar), ref, rtol=1e-5, atol=1e-5)
+
+
+def test_kl_normal_normal_matches_torch_and_reduces_to_standard():
+    g = torch.Generator().manual_seed(1)
+    mq, lq, mp, lp = (torch.randn(32, 5, generator=g) for _ in range(4))
+    ref = kl_divergence(Normal(mq, (0.5 * lq).exp()), Normal(mp, (0.5 * lp).exp())).sum(-1)
+    torch.testing.assert_close(kl_normal_normal(mq, lq, mp, lp), ref, rtol=1e-5, atol=1e-5)
+    zeros = torch.zeros_like(mq)
+    torch.testing.assert_close(kl_normal_normal(mq, lq, zeros, zeros), kl_normal(mq, lq))
+
+
+def test_bernoulli_log_likelihood_matches_explicit_formula_and_is_stable():
+    logits = torch.tensor([[0.0, 2.0, -3.0]])
+    x = torch.tensor([[1.0, 0.0, 1.0]])
+    p = torch.sigmoid(logits)
+    explicit = (x * p.log() + (1 - x) * (1 - p).log()).sum(-1)
+    torch.testing.assert_close(bernoulli_log_likelihood(logits, x), explicit)
+    big = bernoulli_log_likelihood(torch.tensor([[200.0]]), torch.tensor([[0.0]]))
+    assert big.item() == pytest.approx(-200.0)  # sigmoid then log would give -inf
+
+
+@pytest.mark.parametrize("bad", [torch.full((2, 3), 255.0), torch.full((2, 3), -0.5), torch.full((2, 3), float("nan"))])
+def test_bernoulli_rejects_pixels_outside_unit_interval(bad):
+    with pytest.raises(ValueError, match=r"pixels in \[0, 1\]"):
+        bernoulli_log_likelihood(torch.zeros(2, 3), bad)
+
+
+def test_gaussian_log_likelihood_matches_torch():
+    g = torch.Generator().manual_seed(2)
+    x, mean, logvar = (torch.randn(4, 1, 2, 2, generator=g) for _ in range(3))
+    ref = Normal(mean, (0.5 * logvar).exp()).log_prob(x).flatten(1).sum(1)
+    torch.testing.assert_close(gaussian_log_likelihood(x, mean, logvar), ref)
+    fixed = gaussian_log_likelihood(x, mean, 0.0)
+    torch.testing.assert_close(fixed, Normal(mean, 1.0).log_prob(x).flatten(1).sum(1))
+
+
+def test_elbo_terms_per_sample(model, x_batch):
+    terms = losses.elbo(model, x_batch, beta=3.0)
+    assert terms.loss.shape == terms.recon.shape == terms.kl.shape == (8,)
+    torch.testing.assert_close(terms.loss, terms.recon + 3.0 * terms.kl)
+    assert (terms.kl >= 0).all()
+
+
+def test_iwae_at_least_elbo_and_grows_with_k(model, mnist_small):
+    x = mnist_small[1][:200]
+    torch.manual_seed(0)
+    with torch.no_grad():
+        neg_elbo = losses.elbo(model, x).recon + losses.elbo(model, x).kl
+    estimates = {}
+    for k in (1, 10, 100):
+        torch.manual_seed(0)
+        estimates[k] = log_likelihood(model, x, k=k).mean().item()
+    assert estimates[1] < estimates[10] < estimates[100]
+    assert estimates[100] >= -neg_elbo.mean().item()
+
+
+def test_iwae_chunking_gives_same_estimate(model, mnist_small, monkeypatch):
+    """Chunks (how k = 5000 fits in memory) must combine to the one-chunk estimate for the same noise."""
+    x = mnist_small[1][:20]
+    eps = torch.randn(64, 20, model.config.latent_dim, generator=torch.Generator().manual_seed(3))
+
+    def run(**kwargs):
+        drawn = []
+
+        def fake_randn(n, *shape, device=None):
+            drawn.append(n)
+            start = sum(drawn[:-1])
+            return eps[start:start + n]
+        monkeypatch.setattr(torch, "randn", fake_randn)
+        out = log_likelihood(model, x, k=64, batch_size=20, **kwargs)
+        monkeypatch.undo()
+        return out, drawn
+
+    whole, drawn_whole = run()
+    chunked, drawn_chunked = run(max_elements=20 * 784 * 8)
+    assert drawn_whole == [64] and drawn_chunked == [8] * 8
+    torch.testing.assert_close(chunked, whole, rtol=0, atol=1e-4)
+
+
+def test_iwae_rejects_bad_k(model, x_batch):
+    with pytest.raises(ValueError, match="positive"):
+        log_likelihood(model, x_batch, k=0)
+
+
+def test_log_2pi_constant():
+    assert losses.LOG_2PI == pytest.approx(math.log(2 * math.pi))

@@ -1,0 +1,61 @@
+import pytest
+import torch
+
+from vae_helpers import ConvVAE, MLPVAE, reparameterize, set_seed
+from vae_helpers.losses import elbo
+
+
+@pytest.mark.parametrize("cls", [MLPVAE, ConvVAE])
+def test_shapes(cls):
+    model = cls(latent_dim=7)
+    x = torch.rand(5, 1, 28, 28)
+    logits, mu, logvar = model(x)
+    assert logits.shape == x.shape and mu.shape == logvar.shape == (5, 7)
+    assert model.decode(torch.zeros(3, 7)).shape == (3, 1, 28, 28)
+    samples = model.sample(4)
+    assert samples.shape == (4, 1, 28, 28) and 0 <= samples.min() and samples.max() <= 1
+
+
+def test_classic_mlp_has_the_784_400_20_parameter_count():
+    n = sum(p.numel() for p in MLPVAE().parameters())
+    assert n == (784 * 400 + 400) + (400 * 40 + 40) + (20 * 400 + 400) + (400 * 784 + 784)
+
+
+@pytest.mark.parametrize("cls", [MLPVAE, ConvVAE])
+@pytest.mark.parametrize("shape", [(5, 784), (5, 28, 28), (5, 3, 28, 28)])
+def test_wrong_input_shape_states_expected_shape(cls, shape):
+    with pytest.raises(ValueError, match=r"expects images of shape \(B, 1, 28, 28\), got"):
+        cls()(torch.rand(*shape))
+
+
+def test_wrong_latent_shape():
+    with pytest.raises(ValueError, match=r"decodes z of shape \(B, 20\)"):
+        MLPVAE().decode(torch.zeros(3, 2))
+
+
+def test_unknown_likelihood():
+    with pytest.raises(ValueError, match="likelihood"):
+        MLPVAE(likelihood="poisson")
+
+
+@pytest.mark.parametrize("cls", [MLPVAE, ConvVAE])
+def test_gradients_reach_the_encoder_through_the_sample(cls):
+    set_seed(0)
+    model = cls(latent_dim=4)
+    x = torch.bernoulli(torch.full((6, 1, 28, 28), 0.2))
+    recon = elbo(model, x).recon.sum()  # the reconstruction term alone: KL is not involved
+    recon.backward()
+    first_encoder_weight = next(model.encoder.parameters())
+    assert first_encoder_weight.grad is not None and first_encoder_weight.grad.abs().sum() > 0
+
+
+def test_reparameterize_moments_and_gradient():
+    torch.manual_seed(0)
+    mu = torch.full((200_000, 1), 1.5, requires_grad=True)
+    logvar = torch.full((200_000, 1), 2 * torch.log(torch.tensor(0.5)).item(), requires_grad=True)
+    z = reparameterize(mu, logvar)
+    assert z.mean().item() == pytest.approx(1.5, abs=0.01)
+    assert z.std().item() == pytest.approx(0.5, abs=0.01)
+    z.pow(2).mean().backward()  # d/dmu E[z^2] = 2 mu; d/dlogvar E[z^2] = sigma^2 (per element / N)
+    assert (mu.grad.sum()).item() == pytest.approx(3.0, abs=0.02)
+    assert (logvar.grad.sum()).item() == pytest.approx(0.25, abs=0.01)

@@ -1,0 +1,10 @@
+"""Helpers for the VAE notebook series: data, models, losses, training, checkpoints and plots."""
+from .data import load_fashion_mnist, load_mnist
+from .losses import elbo, kl_normal, log_likelihood
+from .models import ConvVAE, MLPVAE, reparameterize
+from .train import evaluate, fit
+from .utils import get_device, is_smoke_test, set_seed
+
+__version__ = "0.1.0"
+__all__ = ["ConvVAE", "MLPVAE", "elbo", "evaluate", "fit", "get_device", "is_smoke_test", "kl_normal",
+           "load_fashion_mnist", "load_mnist", "log_likelihood", "reparameterize", "set_seed"]

@@ -1,0 +1,25 @@
+"""Small shared utilities: seeding, device choice, smoke-test mode."""
+import os
+import random
+
+import numpy as np
+import torch
+
+
+def set_seed(seed: int = 0) -> None:
+    """Seed Python, NumPy and torch so that a notebook gives the same numbers on the same machine."""
+    random.seed(seed)
+    np.random.seed(seed)
+    torch.manual_seed(seed)  # also seeds every CUDA device
+
+
+def get_device(prefer_gpu: bool = False) -> torch.device:
+    """The CPU, or the first CUDA GPU when `prefer_gpu` is True and one is present."""
+    if prefer_gpu and torch.cuda.is_available():
+        return torch.device("cuda")
+    return torch.device("cpu")
+
+
+def is_smoke_test() -> bool:
+    """True under CI (the `CI` environment variable is set): notebooks shrink epochs and data to run in seconds."""
+    return "CI" in os.environ
