@@ -14,8 +14,11 @@ $(STAMP): pyproject.toml environment.yml
 	$(BIN)/python -m pip install --quiet --disable-pip-version-check -e ".[test]"
 	touch $@
 
+# Extra options with LAB_ARGS, e.g. make lab LAB_ARGS="--no-browser --port 8890". Root (containers) needs --allow-root.
+LAB_ARGS ?=
+ROOT_ARGS := $(if $(filter 0,$(shell id -u 2>/dev/null)),--allow-root)
 lab: $(STAMP)
-	$(BIN)/jupyter lab notebooks/
+	$(BIN)/jupyter lab $(ROOT_ARGS) $(LAB_ARGS) notebooks/
 
 # Unit tests, then every notebook executed by nbval in smoke mode (CI set: tiny data, few epochs).
 test: $(STAMP)
