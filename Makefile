@@ -31,6 +31,7 @@ notebooks: $(STAMP)
 
 benchmark: $(STAMP)
 	$(BIN)/python benchmarks/train_speed.py
+	$(BIN)/python benchmarks/conv_speed.py
 
 clean:
 	rm -rf $(VENV)

@@ -105,28 +105,38 @@ class MLPVAE(VAE):
 @dataclass
 class ConvConfig:
     latent_dim: int = 20
-    channels: tuple[int, int] = (32, 64)
+    channels: tuple[int, int] = (16, 32)
     likelihood: str = "bernoulli"
     obs_logvar: float = 0.0
+
+
+class ChannelsLast(nn.Module):
+    """Store activations channels-last: oneDNN's (transposed) convolutions run about 1.4x faster so on a CPU."""
+
+    def forward(self, x: torch.Tensor) -> torch.Tensor:
+        return x.contiguous(memory_format=torch.channels_last)
 
 
 class ConvVAE(VAE):
     """A DCGAN-style conv VAE: two stride-2 convolutions down to 7x7, two transposed convolutions back up."""
 
-    def __init__(self, latent_dim: int = 20, channels=(32, 64), likelihood: str = "bernoulli",
+    def __init__(self, latent_dim: int = 20, channels=(16, 32), likelihood: str = "bernoulli",
                  obs_logvar: float = 0.0):
         super().__init__()
         self.config = ConvConfig(latent_dim, tuple(channels), likelihood, obs_logvar)
         self._check_config()
         c1, c2 = channels
         self.encoder = nn.Sequential(
+            ChannelsLast(),
             nn.Conv2d(1, c1, 4, 2, 1), nn.LeakyReLU(0.2),                          # (B, c1, 14, 14)
             nn.Conv2d(c1, c2, 4, 2, 1), nn.BatchNorm2d(c2), nn.LeakyReLU(0.2),     # (B, c2, 7, 7)
             nn.Flatten(), nn.Linear(c2 * 49, 2 * latent_dim))                      # (B, 2D)
         self.decoder = nn.Sequential(
             nn.Linear(latent_dim, c2 * 49), nn.ReLU(), nn.Unflatten(1, (c2, 7, 7)),  # (B, c2, 7, 7)
+            ChannelsLast(),
             nn.ConvTranspose2d(c2, c1, 4, 2, 1), nn.BatchNorm2d(c1), nn.ReLU(),     # (B, c1, 14, 14)
             nn.ConvTranspose2d(c1, 1, 4, 2, 1))                                     # (B, 1, 28, 28)
+        self.to(memory_format=torch.channels_last)                                  # conv weights too
 
 
 MODELS = {cls.__name__: cls for cls in (MLPVAE, ConvVAE)}

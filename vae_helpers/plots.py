@@ -10,7 +10,8 @@ def image_grid(images: torch.Tensor, nrow: int = 10, title: str | None = None, a
         raise ValueError(f"image_grid expects images of shape (N, C, H, W), got {tuple(images.shape)}")
     grid = make_grid(images.detach().cpu().clamp(0, 1), nrow=nrow, padding=1, pad_value=1.0)  # (3, H', W')
     if ax is None:
-        _, ax = plt.subplots(figsize=(0.45 * min(nrow, len(images)) + 0.5, 0.45 * grid.shape[1] / 29 + 0.5))
+        scale = min(0.45, 8 / min(nrow, len(images)))                      # at most 8 inches wide
+        _, ax = plt.subplots(figsize=(scale * min(nrow, len(images)) + 0.5, scale * grid.shape[1] / 29 + 0.5))
     ax.imshow(grid.permute(1, 2, 0).numpy(), interpolation="nearest")
     ax.set_axis_off()
     ax.images[-1].n_images = len(images)  # read by tests: how many images the mosaic holds
@@ -40,3 +41,105 @@ def loss_curves(history: dict, reference: float | None = None, reference_label: 
         ax.legend()
     fig.tight_layout()
     return fig
+
+
+def _check_2d(model, what: str) -> None:
+    if model.config.latent_dim != 2:
+        raise ValueError(f"{what} needs a model with latent_dim=2, got latent_dim={model.config.latent_dim}")
+
+
+@torch.no_grad()
+def manifold_images(model, n: int = 20, lo: float = 0.05, hi: float = 0.95) -> torch.Tensor:
+    """Decoder means on an n x n grid of standard-normal quantiles (probabilities lo..hi): (n*n, 1, 28, 28).
+
+    Rows run from high z2 (top) to low z2, columns from low z1 (left) to high z1, as in a plot of the plane.
+    """
+    _check_2d(model, "a manifold")
+    q = torch.distributions.Normal(0.0, 1.0).icdf(torch.linspace(lo, hi, n))      # (n,) quantiles
+    z1, z2 = torch.meshgrid(q, q.flip(0), indexing="xy")                           # (n, n) each
+    z = torch.stack([z1.reshape(-1), z2.reshape(-1)], dim=1)                      # (n*n, 2)
+    device = next(model.parameters()).device
+    was_training = model.training
+    model.eval()
+    images = model.mean_image(model.decode(z.to(device))).cpu()
+    model.train(was_training)
+    return images
+
+
+def manifold(model, n: int = 20, lo: float = 0.05, hi: float = 0.95, ax=None, title: str | None = None):
+    """The decoded 2-D latent space: one mosaic of n x n digits over the normal quantiles lo..hi."""
+    fig = image_grid(manifold_images(model, n, lo, hi), nrow=n, ax=ax,
+                     title=title or f"decoded {n} x {n} grid of z (normal quantiles {lo}..{hi})")
+    return fig
+
+
+@torch.no_grad()
+def latent_scatter(model, x: torch.Tensor, y: torch.Tensor, ax=None, background: bool = False,
+                   lo: float = 0.05, hi: float = 0.95):
+    """Encoder means of x in the 2-D latent plane, coloured by label; optionally over the decoded manifold."""
+    _check_2d(model, "a latent scatter")
+    model.eval()
+    device = next(model.parameters()).device
+    mu = torch.cat([model.encode(xb.to(device))[0].cpu() for xb in x.split(1000)])   # (N, 2)
+    if ax is None:
+        _, ax = plt.subplots(figsize=(7, 6))
+    if background:
+        q = torch.distributions.Normal(0.0, 1.0).icdf(torch.tensor([lo, hi])).tolist()
+        grid = make_grid(manifold_images(model, 20, lo, hi), nrow=20, padding=0)[0]  # (560, 560)
+        ax.imshow(grid.numpy(), cmap="gray_r", extent=(q[0], q[1], q[0], q[1]), alpha=0.35)
+    points = ax.scatter(mu[:, 0], mu[:, 1], c=y, cmap="tab10", s=3, vmin=-0.5, vmax=9.5)
+    ax.legend(*points.legend_elements(), title="digit", loc="upper right", fontsize=8, markerscale=1.5)
+    ax.set(xlabel="z1 (mean of q)", ylabel="z2 (mean of q)", title="test digits in the latent plane")
+    return ax.figure
+
+
+@torch.no_grad()
+def interpolation(model, x_a: torch.Tensor, x_b: torch.Tensor, steps: int = 10, ax=None, title: str | None = None):
+    """Decodings along the straight line between the codes (encoder means) of two images, inputs at both ends."""
+    model.eval()
+    device = next(model.parameters()).device
+    mu, _ = model.encode(torch.stack([x_a, x_b]).to(device))                       # (2, D)
+    t = torch.linspace(0, 1, steps, device=device)[:, None]                        # (steps, 1)
+    z = (1 - t) * mu[0] + t * mu[1]                                                # (steps, D)
+    strip = torch.cat([x_a[None].cpu(), model.mean_image(model.decode(z)).cpu(), x_b[None].cpu()])
+    return image_grid(strip, nrow=len(strip), ax=ax, title=title)
+
+
+class ManifoldRecorder:
+    """A `fit` callback that keeps a frame of the decoded manifold each time it is called."""
+
+    def __init__(self, n: int = 10):
+        self.n, self.frames, self.labels = n, [], []
+
+    def __call__(self, model, epoch: int, step: int) -> None:
+        grid = make_grid(manifold_images(model, self.n), nrow=self.n, padding=0)[0]  # (28n, 28n) in [0, 1]
+        self.frames.append((grid.clamp(0, 1) * 255).byte().numpy())
+        self.labels.append(f"epoch {epoch}, step {step}")
+
+    def gif(self, ms_per_frame: int = 300) -> bytes:
+        """The frames as an animated GIF (looping), for IPython.display.Image(data=..., format="gif")."""
+        import io
+
+        from PIL import Image, ImageDraw
+        if not self.frames:
+            raise ValueError("no frames recorded: pass the recorder to fit(..., callback=recorder)")
+        images = []
+        for frame, label in zip(self.frames, self.labels):
+            im = Image.fromarray(255 - frame).convert("L")                     # dark digits on white
+            ImageDraw.Draw(im).text((4, 2), label, fill=0)
+            images.append(im.quantize(16))                                     # 16 grey levels: a small file
+        buffer = io.BytesIO()
+        images[0].save(buffer, format="GIF", save_all=True, append_images=images[1:], duration=ms_per_frame, loop=0)
+        return buffer.getvalue()
+
+
+def kl_per_dimension(kl: torch.Tensor, active: torch.Tensor, ax=None):
+    """Bar chart of the mean KL of each latent dimension; active units in colour, inactive in grey."""
+    if ax is None:
+        _, ax = plt.subplots(figsize=(8, 3))
+    colors = ["C0" if a else "lightgrey" for a in active.tolist()]
+    ax.bar(range(len(kl)), kl.tolist(), color=colors)
+    ax.set_xticks(range(0, len(kl), max(1, len(kl) // 20)))
+    ax.set(xlabel="latent dimension", ylabel="KL (nats per image)",
+           title=f"KL per latent dimension: {int(active.sum())} of {len(kl)} units active")
+    return ax.figure
