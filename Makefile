@@ -6,7 +6,7 @@ STAMP  := $(VENV)/.installed
 NBCONVERT := $(BIN)/jupyter nbconvert --to notebook --execute --inplace \
 	--ExecutePreprocessor.timeout=1800 --ExecutePreprocessor.record_timing=False
 
-.PHONY: lab test notebooks benchmark clean
+.PHONY: lab test notebooks explorer-cache benchmark clean
 
 # (Re)install when .venv is missing or older than the dependency files.
 $(STAMP): pyproject.toml environment.yml
@@ -28,6 +28,10 @@ test: $(STAMP)
 notebooks: $(STAMP)
 	for nb in notebooks/[0-9]*.ipynb; do env -u CI $(NBCONVERT) $$nb || exit 1; done
 	$(BIN)/python -m vae_helpers.notebook_tools clean notebooks/[0-9]*.ipynb
+
+# Teachers: train notebook 07's explorer models ahead of class (about 2 minutes; ~/.cache/vae_helpers/explorer).
+explorer-cache: $(STAMP)
+	$(BIN)/python -m vae_helpers.explorer build
 
 benchmark: $(STAMP)
 	$(BIN)/python benchmarks/train_speed.py

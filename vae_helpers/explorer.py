@@ -1,0 +1,277 @@
+"""The beta and latent-size explorer of notebooks/07_beta_and_latent_size.ipynb: a cache of models and a widget.
+
+Build the cache ahead of class with `python -m vae_helpers.explorer build` (or `make explorer-cache`); delete the
+folder it prints to start again. `explore()` is the notebook's one-liner: it trains what is missing, then shows the panel.
+"""
+import asyncio
+import io
+import json
+import math
+import os
+import sys
+import time
+from dataclasses import asdict, dataclass
+from pathlib import Path
+
+import matplotlib.pyplot as plt
+import torch
+from matplotlib.figure import Figure
+
+from . import checkpoints
+from .data import load_mnist
+from .diagnostics import active_units, kl_per_dim
+from .models import MLPVAE
+from .plots import image_grid
+from .train import evaluate, fit
+from .utils import is_smoke_test, set_seed
+
+BETAS = (0.1, 0.25, 0.5, 1.0, 2.0, 4.0, 8.0)
+LATENT_SIZES = (2, 5, 10, 20, 50)
+
+
+@dataclass
+class SweepConfig:
+    """What each cached model is: a small MLP VAE trained briefly, so that 35 of them build in minutes."""
+    hidden: tuple[int, ...] = (256,)
+    epochs: int = 2
+    n_train: int = 60_000
+    n_test: int = 2_000
+    seed: int = 0
+    betas: tuple[float, ...] = BETAS
+    latent_sizes: tuple[int, ...] = LATENT_SIZES
+
+
+SMOKE = SweepConfig(epochs=1, n_train=1_000, n_test=500, betas=(0.5, 1.0, 4.0), latent_sizes=(2, 10))
+
+
+def default_config() -> SweepConfig:
+    return SMOKE if is_smoke_test() else SweepConfig()
+
+
+def default_cache_dir() -> Path:
+    """$VAE_EXPLORER_CACHE, else ~/.cache/vae_helpers/explorer (a smoke/ subfolder under CI)."""
+    root = Path(os.environ.get("VAE_EXPLORER_CACHE", Path.home() / ".cache" / "vae_helpers" / "explorer"))
+    return root / "smoke" if is_smoke_test() else root
+
+
+def shown(path: Path) -> str:
+    """A path as printed in notebooks: the home folder as ~, so that no machine's paths end up in outputs."""
+    path, home = Path(path).resolve(), Path.home().resolve()
+    return f"~/{path.relative_to(home)}" if path.is_relative_to(home) else str(path)
+
+
+def _stem(beta: float, latent_dim: int) -> str:
+    return f"beta{beta:g}_z{latent_dim}"
+
+
+class Cache:
+    """Trained models and their test-set summaries, one .pt and one .json per (beta, latent size)."""
+
+    def __init__(self, folder=None, config: SweepConfig | None = None):
+        self.folder, self.config = Path(folder or default_cache_dir()), config or default_config()
+        self.folder.mkdir(parents=True, exist_ok=True)
+        (self.folder / "config.json").write_text(json.dumps(asdict(self.config), indent=1))
+        x_train, _ = load_mnist("train", binarize="static")
+        x_test, _ = load_mnist("test", binarize="static")
+        self.x_train, self.x_test = x_train[: self.config.n_train], x_test[: self.config.n_test]
+        self._models = {}
+
+    def settings(self) -> list[tuple[float, int]]:
+        """Every (beta, latent size) with a trained model on disk, grid or not."""
+        found = [json.loads(p.read_text()) for p in self.folder.glob("beta*_z*.json")]
+        return sorted((s["beta"], s["latent_dim"]) for s in found)
+
+    def summary(self, beta: float, latent_dim: int) -> dict:
+        return json.loads((self.folder / f"{_stem(beta, latent_dim)}.json").read_text())
+
+    def model(self, beta: float, latent_dim: int):
+        key = (beta, latent_dim)
+        if key not in self._models:
+            self._models[key] = checkpoints.load(self.folder / f"{_stem(beta, latent_dim)}.pt")
+        return self._models[key]
+
+    def train(self, beta: float, latent_dim: int, progress: bool = False) -> dict:
+        """Train one setting, save it, and return its summary: rate (KL), distortion (recon), active units."""
+        set_seed(self.config.seed)
+        model = MLPVAE(latent_dim=latent_dim, hidden=self.config.hidden)
+        start = time.perf_counter()
+        fit(model, self.x_train, epochs=self.config.epochs, beta=beta, seed=self.config.seed, progress=progress)
+        test = evaluate(model, self.x_test)
+        active, _ = active_units(model, self.x_test)
+        summary = {"beta": beta, "latent_dim": latent_dim, "rate": test["kl"], "distortion": test["recon"],
+                   "active_units": int(active.sum()), "kl_per_dim": kl_per_dim(model, self.x_test).tolist(),
+                   "seconds": time.perf_counter() - start}
+        checkpoints.save(model, self.folder / f"{_stem(beta, latent_dim)}.pt")
+        (self.folder / f"{_stem(beta, latent_dim)}.json").write_text(json.dumps(summary))
+        self._models[(beta, latent_dim)] = model.eval()
+        return summary
+
+    def build(self, progress: bool = True) -> float:
+        """Train every grid setting that is missing; return the seconds it took."""
+        start, have = time.perf_counter(), set(self.settings())
+        todo = [(b, z) for z in self.config.latent_sizes for b in self.config.betas if (b, z) not in have]
+        for i, (beta, latent_dim) in enumerate(todo, 1):
+            s = self.train(beta, latent_dim)
+            if progress:
+                print(f"[{i}/{len(todo)}] beta={beta:g}, latent size {latent_dim}: rate {s['rate']:.1f} nats, "
+                      f"distortion {s['distortion']:.1f} nats ({s['seconds']:.1f} s)", flush=True)
+        return time.perf_counter() - start
+
+
+def rate_distortion(cache: Cache, ax=None, mark: tuple[float, int] | None = None):
+    """Distortion (reconstruction, nats) against rate (KL, nats): one curve per latent size, beta along it."""
+    if ax is None:
+        _, ax = plt.subplots(figsize=(6, 4))
+    for z in sorted({z for _, z in cache.settings()}):
+        points = [cache.summary(b, z) for b, zz in cache.settings() if zz == z]
+        ax.plot([p["rate"] for p in points], [p["distortion"] for p in points], "o-", ms=3, label=f"{z}-D")
+    if mark is not None:
+        s = cache.summary(*mark)
+        ax.plot(s["rate"], s["distortion"], "o", ms=14, mfc="none", mec="red", mew=2.5)
+    ax.set(xlabel="rate: KL (nats)", ylabel="distortion: reconstruction (nats)", title="rate against distortion")
+    ax.legend(title="latent size", fontsize=8)
+    return ax.figure
+
+
+def sweep_images(cache: Cache, kind: str = "samples"):
+    """One small mosaic per grid setting (rows: beta, columns: latent size): 4 prior samples or 4 reconstructions."""
+    betas, sizes = cache.config.betas, cache.config.latent_sizes
+    fig, axes = plt.subplots(len(betas), len(sizes), figsize=(1.9 * len(sizes), 0.62 * len(betas) + 0.4),
+                             squeeze=False)
+    for i, beta in enumerate(betas):
+        for j, z in enumerate(sizes):
+            model = cache.model(beta, z)
+            images = (model.sample(4, generator=torch.Generator().manual_seed(0)) if kind == "samples"
+                      else model.reconstruct(cache.x_test[:4]))
+            image_grid(images, nrow=4, ax=axes[i, j])
+            axes[i, j].set_title(f"β={beta:g}, {z}-D", fontsize=7, pad=2)
+    fig.suptitle("prior samples" if kind == "samples" else "reconstructions of the same four test digits")
+    fig.tight_layout()
+    return fig
+
+
+def panel(cache: Cache, beta: float, latent_dim: int):
+    """The explorer's figure for one setting: reconstructions, prior samples, KL per dimension, its place on the curve."""
+    model, s = cache.model(beta, latent_dim), cache.summary(beta, latent_dim)
+    digits = cache.x_test[:8]
+    fig = Figure(figsize=(11, 6.2))                      # no pyplot: nothing to close, nothing shown by accident
+    axes = fig.subplots(2, 2, gridspec_kw={"height_ratios": [1, 1.4]})
+    image_grid(torch.cat([digits, model.reconstruct(digits)]), nrow=8, ax=axes[0, 0],
+               title="test digits (top) and reconstructions")
+    image_grid(model.sample(16, generator=torch.Generator().manual_seed(0)), nrow=8, ax=axes[0, 1],
+               title="samples from the prior")
+    kl = s["kl_per_dim"]
+    axes[1, 0].bar(range(len(kl)), kl, color="C0")
+    axes[1, 0].set_xticks(range(0, len(kl), max(1, len(kl) // 10)))
+    axes[1, 0].set(xlabel="latent dimension", ylabel="KL (nats)",
+                   title=f"KL per dimension: {s['active_units']} of {latent_dim} units active")
+    rate_distortion(cache, ax=axes[1, 1], mark=(beta, latent_dim))
+    fig.suptitle(f"beta = {beta:g}, latent size {latent_dim}: rate {s['rate']:.1f} nats, "
+                 f"distortion {s['distortion']:.1f} nats")
+    fig.tight_layout()
+    return fig
+
+
+class Explorer:
+    """An ipywidgets panel over a Cache: a beta slider (log-spaced grid), a latent-size selector, a train button."""
+
+    def __init__(self, cache: Cache):
+        import ipywidgets as widgets
+
+        self.cache, self._png = cache, {}
+        betas = sorted({b for b, _ in cache.settings()} | set(cache.config.betas))
+        self.beta = widgets.SelectionSlider(options=[(f"{b:g}", b) for b in betas], value=1.0 if 1.0 in betas
+                                            else betas[0], description="β", continuous_update=True)
+        self.latent = widgets.ToggleButtons(options=list(cache.config.latent_sizes), description="latent size",
+                                            value=cache.config.latent_sizes[-2 if len(cache.config.latent_sizes) > 1 else 0])
+        self.image = widgets.Image(format="png")
+        self.status = widgets.HTML()
+        self.new_beta = widgets.FloatText(value=3.0, description="β", layout={"width": "160px"})
+        self.new_latent = widgets.BoundedIntText(value=8, min=1, max=200, description="size", layout={"width": "160px"})
+        self.train_button = widgets.Button(description="train this setting now", icon="play", layout={"width": "210px"})
+        self.train_output = widgets.Output()
+        for w, css in ((self.beta, "vae-explorer-beta"), (self.image, "vae-explorer-image")):
+            w.add_class(css)
+        self.beta.observe(self._redraw, "value")
+        self.latent.observe(self._redraw, "value")
+        self.train_button.on_click(self._train_new)
+        self.widget = widgets.VBox([widgets.HBox([self.beta, self.latent]), self.status, self.image,
+                                    widgets.HBox([self.new_beta, self.new_latent, self.train_button]),
+                                    self.train_output])
+        self._redraw()
+        self._prerender_when_idle()
+
+    def _prerender_when_idle(self) -> None:
+        """Draw the other panels one by one while the kernel is idle, so that a slider move only swaps an image.
+
+        It runs on the kernel's event loop, in the main thread (matplotlib is not thread-safe); outside a kernel
+        there is no running loop and each panel is drawn when first shown.
+        """
+        try:
+            loop = asyncio.get_running_loop()
+        except RuntimeError:
+            return
+        beta, latent_dim = self.beta.value, self.latent.value          # the likeliest next moves first:
+        todo = sorted((s for s in self.cache.settings() if s not in self._png),    # same size, nearest beta
+                      key=lambda s: (s[1] != latent_dim, abs(math.log(s[0] / beta))))
+
+        def step():
+            if todo:
+                self.png(*todo.pop(0))
+                loop.call_later(0.01, step)
+        loop.call_later(0.2, step)
+
+    def _ipython_display_(self) -> None:
+        from IPython.display import display
+        display(self.widget)
+
+    def png(self, beta: float, latent_dim: int) -> bytes:
+        """The panel of one setting as PNG bytes, rendered once and then kept."""
+        key = (beta, latent_dim)
+        if key not in self._png:
+            buffer = io.BytesIO()
+            panel(self.cache, beta, latent_dim).savefig(buffer, format="png", dpi=72)
+            self._png[key] = buffer.getvalue()
+        return self._png[key]
+
+    def _redraw(self, _change=None) -> None:
+        start = time.perf_counter()
+        beta, latent_dim = self.beta.value, self.latent.value
+        if (beta, latent_dim) not in self.cache.settings():
+            self.status.value = f"<i>β = {beta:g}, latent size {latent_dim} is not trained yet: use the button below.</i>"
+            return
+        self.image.value = self.png(beta, latent_dim)
+        self.status.value = f"<small>redrawn in {time.perf_counter() - start:.2f} s</small>"
+
+    def _train_new(self, _button) -> None:
+        beta, latent_dim = float(self.new_beta.value), int(self.new_latent.value)
+        if beta <= 0:
+            self.status.value = "<b>β must be positive.</b>"
+            return
+        with self.train_output:
+            self.cache.train(beta, latent_dim, progress=True)
+        self._png.clear()  # every panel's rate-distortion plot gains a point
+        if latent_dim not in self.latent.options:
+            self.latent.options = sorted({*self.latent.options, latent_dim})
+        self.beta.options = [(f"{b:g}", b) for b in sorted({o[1] for o in self.beta.options} | {beta})]
+        self.beta.value, self.latent.value = beta, latent_dim
+        self._redraw()
+
+
+def explore(cache_dir=None, config: SweepConfig | None = None) -> Explorer:
+    """Train the missing settings (first use only), then return the explorer (it displays as its widget)."""
+    cache = Cache(cache_dir, config)
+    missing = len(cache.config.betas) * len(cache.config.latent_sizes) - len(
+        [s for s in cache.settings() if s[0] in cache.config.betas and s[1] in cache.config.latent_sizes])
+    if missing:
+        print(f"training {missing} models into {shown(cache.folder)} (once; delete the folder to start again)")
+        cache.build()
+    return Explorer(cache)
+
+
+if __name__ == "__main__":
+    if sys.argv[1:2] != ["build"]:
+        sys.exit("usage: python -m vae_helpers.explorer build   (trains the explorer's cache; CI=1 for the smoke one)")
+    cache = Cache()
+    print(f"building the explorer cache in {shown(cache.folder)}")
+    print(f"done in {cache.build():.0f} s")
