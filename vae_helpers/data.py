@@ -84,16 +84,22 @@ def _load_uint8(dataset: str, split: str, data_dir: str | None) -> tuple[torch.T
     return x, y
 
 
-def _to_float(x_uint8: torch.Tensor, binarize: str | None, seed: int) -> torch.Tensor:
-    """uint8 (N, 28, 28) -> float32 (N, 1, 28, 28) in [0, 1], binarized as asked."""
-    if binarize not in BINARIZE:
-        raise ValueError(f"binarize must be one of {BINARIZE}, got {binarize!r}")
-    x = x_uint8.unsqueeze(1).float().div_(255.0)  # (N, 1, 28, 28) grey levels
-    if binarize == "static":
+def binarize(x: torch.Tensor, how: str | None = "static", seed: int = 0) -> torch.Tensor:
+    """Grey levels in [0, 1] -> binary pixels: "static" rounds at 0.5, "dynamic" draws Bernoulli(grey) once."""
+    if how not in BINARIZE:
+        raise ValueError(f"binarize must be one of {BINARIZE}, got {how!r}")
+    if how == "static":
         return (x >= 0.5).float()  # round at 0.5: the classic Bernoulli-VAE posts
-    if binarize == "dynamic":
+    if how == "dynamic":
         return torch.bernoulli(x, generator=torch.Generator().manual_seed(seed))  # one draw, p = grey level
     return x
+
+
+def _to_float(x_uint8: torch.Tensor, how: str | None, seed: int) -> torch.Tensor:
+    """uint8 (N, 28, 28) -> float32 (N, 1, 28, 28) in [0, 1], binarized as asked."""
+    if how not in BINARIZE:
+        raise ValueError(f"binarize must be one of {BINARIZE}, got {how!r}")
+    return binarize(x_uint8.unsqueeze(1).float().div_(255.0), how, seed)  # (N, 1, 28, 28)
 
 
 def load_mnist(split: str = "train", binarize: str | None = None, seed: int = 0, data_dir=None):

@@ -55,13 +55,15 @@ def _raise_diverged(terms, epoch: int, step: int, lr: float) -> None:
 
 def fit(model, train_x, test_x=None, epochs: int = 10, batch_size: int = 128, lr: float = 1e-3, beta: float = 1.0,
         seed: int | None = None, binarize: str | None = None, progress: bool = True, callback=None,
-        callback_every: int | None = None) -> dict:
+        callback_every: int | None = None, loss_fn=elbo) -> dict:
     """Train `model` with Adam on the negative beta-ELBO; return the history, one entry per epoch.
 
     history[key] is a list over epochs for key in HISTORY_KEYS: train/test negative ELBO, reconstruction and KL
     terms (nats per image; the negative ELBO is recon + kl whatever beta is) and the training seconds.
     binarize="dynamic" draws every training pixel from Bernoulli(grey level) afresh each batch.
     callback(model, epoch, step) runs every `callback_every` steps, or after each epoch when that is None.
+    loss_fn(model, x, beta, check_x) -> ELBOTerms replaces the loss being trained (notebook 10 trains mistakes
+    with it); the test columns always use the correct ELBO.
     Ctrl-C (KeyboardInterrupt) stops cleanly: the model and the history of the finished epochs stay usable.
     """
     if binarize not in (None, "dynamic"):
@@ -89,7 +91,7 @@ def fit(model, train_x, test_x=None, epochs: int = 10, batch_size: int = 128, lr
                 x = train_x.index_select(0, idx.to(device))    # (B, 1, 28, 28), 2x faster than train_x[idx]
                 if binarize == "dynamic":
                     x = torch.bernoulli(x)                      # fresh binary pixels, p = grey level
-                terms = elbo(model, x, beta, check_x=False)     # per-sample loss, recon, kl; x checked above
+                terms = loss_fn(model, x, beta, check_x=False)  # per-sample loss, recon, kl; x checked above
                 loss = terms.loss.mean()                        # mean over the batch of per-image sums
                 if not torch.isfinite(loss):
                     _raise_diverged(terms, epoch, step, lr)

@@ -1,0 +1,62 @@
+import pytest
+import torch
+
+from vae_helpers import MLPVAE, anomaly, set_seed
+from vae_helpers.data import binarize
+
+
+@pytest.fixture
+def model():
+    set_seed(0)
+    return MLPVAE(latent_dim=3, hidden=(16,))
+
+
+def test_scores_are_per_image_and_add_up(model):
+    x = binarize(torch.rand(30, 1, 28, 28))
+    s = anomaly.scores(model, x, samples=4, batch_size=7)
+    assert set(s) == set(anomaly.SCORES) and all(v.shape == (30,) for v in s.values())
+    torch.testing.assert_close(s["neg_elbo"], s["recon"] + s["kl"])
+    assert (s["kl"] >= 0).all()
+
+
+def test_scores_are_seeded_and_leave_the_global_rng_alone(model):
+    x = binarize(torch.rand(10, 1, 28, 28))
+    torch.manual_seed(123)
+    expected_next = torch.rand(1)
+    torch.manual_seed(123)
+    a = anomaly.scores(model, x, samples=2)
+    assert torch.equal(torch.rand(1), expected_next)
+    torch.testing.assert_close(anomaly.scores(model, x, samples=2)["recon"], a["recon"])
+
+
+def test_scores_reject_grey_out_of_range_and_wrong_shapes(model):
+    with pytest.raises(ValueError, match=r"pixels in \[0, 1\]"):
+        anomaly.scores(model, torch.full((2, 1, 28, 28), 2.0))
+    with pytest.raises(ValueError, match=r"\(B, 1, 28, 28\)"):
+        anomaly.scores(model, torch.rand(2, 784))
+
+
+def test_corruptions():
+    x = torch.zeros(2, 1, 28, 28)
+    x[:, :, 0, :] = 1                                   # a bar along the top row
+    turned = anomaly.rotate(x)
+    assert turned[:, :, :, 0].sum() == 2 * 28 and turned[:, :, 0, :].sum() == 2  # now along the left column
+    assert torch.equal(anomaly.rotate(x, 4), x)
+    assert torch.equal(anomaly.invert(anomaly.invert(x)), x) and anomaly.invert(x).sum() == 2 * 784 - 2 * 28
+    noise = anomaly.uniform_noise(5, seed=1)
+    assert noise.shape == (5, 1, 28, 28) and torch.equal(noise, anomaly.uniform_noise(5, seed=1))
+
+
+def test_roc_auc_values():
+    _, _, perfect = anomaly.roc(torch.tensor([0.0, 1.0, 2.0]), torch.tensor([5.0, 6.0]))
+    _, _, reversed_ = anomaly.roc(torch.tensor([5.0, 6.0]), torch.tensor([0.0, 1.0, 2.0]))
+    _, _, half = anomaly.roc(torch.tensor([1.0, 3.0]), torch.tensor([2.0, 4.0]))
+    assert (perfect, reversed_, half) == (1.0, 0.0, 0.75)
+
+
+def test_threshold_keeps_the_false_positive_rate():
+    held_out = torch.arange(1000, dtype=torch.float32)
+    t = anomaly.threshold_at(held_out, fpr=0.05)
+    assert (held_out > t).float().mean().item() == pytest.approx(0.05, abs=0.002)
+    with pytest.raises(ValueError, match="fraction"):
+        anomaly.threshold_at(held_out, fpr=5)

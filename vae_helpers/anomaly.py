@@ -1,0 +1,64 @@
+"""Anomaly detection with a trained VAE: per-image scores, out-of-distribution sets, ROC and thresholds.
+
+Taught in notebooks/08_anomaly_detection.ipynb. Every score is in nats, and higher means more unusual.
+"""
+import torch
+from sklearn.metrics import roc_auc_score, roc_curve
+
+from .losses import check_bernoulli_targets, elbo
+
+SCORES = ("kl", "recon", "neg_elbo")
+
+
+@torch.no_grad()
+def scores(model, x: torch.Tensor, samples: int = 10, batch_size: int = 1000, seed: int = 0) -> dict:
+    """Per image: KL(q(z|x) || p(z)), the reconstruction term -log p(x|z) and the negative ELBO, each (N,).
+
+    The reconstruction term is averaged over `samples` draws of z, so that the scores barely depend on the seed;
+    the global random state is left as it was.
+    """
+    model._check_x(x[:1])
+    check_bernoulli_targets(x)
+    model.eval()
+    device = next(model.parameters()).device
+    out = {name: [] for name in SCORES}
+    with torch.random.fork_rng():
+        torch.manual_seed(seed)
+        for xb in x.split(batch_size):
+            xb = xb.to(device)
+            terms = [elbo(model, xb, check_x=False) for _ in range(samples)]
+            recon = torch.stack([t.recon for t in terms]).mean(0)      # (B,) mean over draws of z
+            kl = terms[0].kl                                             # (B,) closed form: the same every draw
+            for name, value in zip(SCORES, (kl, recon, recon + kl)):
+                out[name].append(value.cpu())
+    return {name: torch.cat(values) for name, values in out.items()}
+
+
+def uniform_noise(n: int, seed: int = 0) -> torch.Tensor:
+    """n images of independent uniform pixels in [0, 1]: (n, 1, 28, 28)."""
+    return torch.rand(n, 1, 28, 28, generator=torch.Generator().manual_seed(seed))
+
+
+def rotate(x: torch.Tensor, quarter_turns: int = 1) -> torch.Tensor:
+    """Images turned by 90 degrees `quarter_turns` times (counter-clockwise)."""
+    return torch.rot90(x, quarter_turns, dims=(2, 3))
+
+
+def invert(x: torch.Tensor) -> torch.Tensor:
+    """Light and dark swapped: 1 - x."""
+    return 1 - x
+
+
+def roc(in_scores: torch.Tensor, out_scores: torch.Tensor):
+    """ROC of telling out-of-distribution (positive) from in-distribution images by a score: (fpr, tpr, auc)."""
+    labels = torch.cat([torch.zeros(len(in_scores)), torch.ones(len(out_scores))]).numpy()
+    values = torch.cat([in_scores, out_scores]).numpy()
+    fpr, tpr, _ = roc_curve(labels, values)
+    return fpr, tpr, float(roc_auc_score(labels, values))
+
+
+def threshold_at(held_out_scores: torch.Tensor, fpr: float = 0.05) -> float:
+    """The score above which only a fraction `fpr` of held-out in-distribution images fall."""
+    if not 0 < fpr < 1:
+        raise ValueError(f"fpr is a fraction of false alarms in (0, 1), got {fpr}")
+    return float(torch.quantile(held_out_scores.double(), 1 - fpr))

@@ -1,0 +1,53 @@
+"""The classic VAE mistakes, made on purpose (notebooks/10_pitfalls.ipynb).
+
+Each mistake is a loss for `fit(..., loss_fn=...)` or a model variant. The losses return the true reconstruction
+and KL terms beside the (wrong) objective they train, so that histories still read in honest nats.
+"""
+import torch
+
+from .losses import ELBOTerms, elbo, kl_normal, reconstruction_log_likelihood
+from .models import MLPVAE
+
+
+def decode_the_mean(model, x, beta: float = 1.0, check_x: bool = True) -> ELBOTerms:
+    """Mistake: decode z = mu during training, no sampling. The decoder never sees the noise the KL asks for."""
+    mu, logvar = model.encode(x)
+    recon = -reconstruction_log_likelihood(model, x, model.decode(mu), check_x)   # z = mu: no sample
+    kl = kl_normal(mu, logvar)
+    return ELBOTerms(recon + beta * kl, recon, kl)
+
+
+def torch_normal_sample(model, x, beta: float = 1.0, check_x: bool = True) -> ELBOTerms:
+    """Mistake: z = torch.normal(mu, std). It runs, but sends mu and logvar exactly zero gradient."""
+    mu, logvar = model.encode(x)
+    z = torch.normal(mu, (0.5 * logvar).exp())                                    # no reparameterization
+    recon = -reconstruction_log_likelihood(model, x, model.decode(z), check_x)
+    kl = kl_normal(mu, logvar)
+    return ELBOTerms(recon + beta * kl, recon, kl)
+
+
+def mean_over_pixels(model, x, beta: float = 1.0, check_x: bool = True) -> ELBOTerms:
+    """Mistake: reconstruction averaged over the 784 pixels, KL summed over latents: an effective beta of 784."""
+    t = elbo(model, x, beta, check_x)
+    return ELBOTerms(t.recon / x[0].numel() + beta * t.kl, t.recon, t.kl)
+
+
+def mean_over_latents(model, x, beta: float = 1.0, check_x: bool = True) -> ELBOTerms:
+    """The opposite mistake: reconstruction summed, KL averaged over latent dimensions: beta of 1 / latent_dim."""
+    t = elbo(model, x, beta, check_x)
+    return ELBOTerms(t.recon + beta * t.kl / model.config.latent_dim, t.recon, t.kl)
+
+
+class SquashedMLPVAE(MLPVAE):
+    """Mistake: mu and sigma squashed through a sigmoid, as some blog code does: both stuck in (0, 1)."""
+
+    def encode(self, x):
+        h_mu, h_sigma = super().encode(x)
+        sigma = torch.sigmoid(h_sigma)
+        return torch.sigmoid(h_mu), 2 * torch.log(sigma)   # mu in (0, 1); returned as (mu, log sigma^2)
+
+
+def bce_floor(x: torch.Tensor) -> torch.Tensor:
+    """The smallest binary cross-entropy any decoder can reach on grey targets: sum_i H(x_i), per image (nats)."""
+    p = x.clamp(1e-7, 1 - 1e-7)
+    return -(x * p.log() + (1 - x) * (1 - p).log()).flatten(1).sum(1)
