@@ -3,19 +3,13 @@ import math
 import pytest
 import torch
 
-from vae_helpers import MLPVAE, fit, pitfalls, set_seed
+from vae_helpers import fit, pitfalls, set_seed
 from vae_helpers.losses import elbo
 
 
 @pytest.fixture
-def model():
-    set_seed(0)
-    return MLPVAE(latent_dim=4, hidden=(16,))
-
-
-@pytest.fixture
-def x():
-    return torch.bernoulli(torch.full((12, 1, 28, 28), 0.3), generator=torch.Generator().manual_seed(0))
+def x(x_batch):
+    return x_batch  # conftest's binary batch; `model` is conftest's 784-32-4 MLP VAE
 
 
 def encoder_grad(model, terms):
