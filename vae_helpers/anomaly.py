@@ -5,7 +5,8 @@ Taught in notebooks/08_anomaly_detection.ipynb. Every score is in nats, and high
 import torch
 from sklearn.metrics import roc_auc_score, roc_curve
 
-from .losses import check_bernoulli_targets, elbo
+from .losses import elbo
+from .train import check_data
 
 SCORES = ("kl", "recon", "neg_elbo")
 
@@ -17,8 +18,7 @@ def scores(model, x: torch.Tensor, samples: int = 10, batch_size: int = 1000, se
     The reconstruction term is averaged over `samples` draws of z, so that the scores barely depend on the seed;
     the global random state is left as it was.
     """
-    model._check_x(x[:1])
-    check_bernoulli_targets(x)
+    check_data(model, x, "x")
     model.eval()
     device = next(model.parameters()).device
     out = {name: [] for name in SCORES}

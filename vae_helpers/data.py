@@ -97,8 +97,6 @@ def binarize(x: torch.Tensor, how: str | None = "static", seed: int = 0) -> torc
 
 def _to_float(x_uint8: torch.Tensor, how: str | None, seed: int) -> torch.Tensor:
     """uint8 (N, 28, 28) -> float32 (N, 1, 28, 28) in [0, 1], binarized as asked."""
-    if how not in BINARIZE:
-        raise ValueError(f"binarize must be one of {BINARIZE}, got {how!r}")
     return binarize(x_uint8.unsqueeze(1).float().div_(255.0), how, seed)  # (N, 1, 28, 28)
 
 

@@ -21,7 +21,7 @@ from . import checkpoints
 from .data import load_mnist
 from .diagnostics import active_units, kl_per_dim
 from .models import MLPVAE
-from .plots import image_grid
+from .plots import image_grid, kl_per_dimension
 from .train import evaluate, fit
 from .utils import is_smoke_test, set_seed
 
@@ -160,11 +160,7 @@ def panel(cache: Cache, beta: float, latent_dim: int):
                title="test digits (top) and reconstructions")
     image_grid(model.sample(16, generator=torch.Generator().manual_seed(0)), nrow=8, ax=axes[0, 1],
                title="samples from the prior")
-    kl = s["kl_per_dim"]
-    axes[1, 0].bar(range(len(kl)), kl, color="C0")
-    axes[1, 0].set_xticks(range(0, len(kl), max(1, len(kl) // 10)))
-    axes[1, 0].set(xlabel="latent dimension", ylabel="KL (nats)",
-                   title=f"KL per dimension: {s['active_units']} of {latent_dim} units active")
+    kl_per_dimension(torch.tensor(s["kl_per_dim"]), active_units(model, cache.x_test)[0], ax=axes[1, 0])
     rate_distortion(cache, ax=axes[1, 1], mark=(beta, latent_dim))
     fig.suptitle(f"beta = {beta:g}, latent size {latent_dim}: rate {s['rate']:.1f} nats, "
                  f"distortion {s['distortion']:.1f} nats")

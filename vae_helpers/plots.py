@@ -3,6 +3,8 @@ import matplotlib.pyplot as plt
 import torch
 from torchvision.utils import make_grid
 
+from .diagnostics import encode_all
+
 
 def image_grid(images: torch.Tensor, nrow: int = 10, title: str | None = None, ax=None):
     """Show images (N, 1, 28, 28) in [0, 1] as one mosaic with `nrow` images a row."""
@@ -78,9 +80,7 @@ def latent_scatter(model, x: torch.Tensor, y: torch.Tensor, ax=None, background:
                    lo: float = 0.05, hi: float = 0.95):
     """Encoder means of x in the 2-D latent plane, coloured by label; optionally over the decoded manifold."""
     _check_2d(model, "a latent scatter")
-    model.eval()
-    device = next(model.parameters()).device
-    mu = torch.cat([model.encode(xb.to(device))[0].cpu() for xb in x.split(1000)])   # (N, 2)
+    mu, _ = encode_all(model, x)                                                   # (N, 2)
     if ax is None:
         _, ax = plt.subplots(figsize=(7, 6))
     if background:

@@ -16,7 +16,8 @@ class TrainingDiverged(FloatingPointError):
     """The loss became NaN or infinite; the message names the term and the step."""
 
 
-def _check_data(model, x: torch.Tensor, name: str) -> None:
+def check_data(model, x: torch.Tensor, name: str) -> None:
+    """Raise a clear error unless x is a tensor of images (N, 1, 28, 28) the model's likelihood can score."""
     if not isinstance(x, torch.Tensor):
         raise TypeError(f"{name} must be a torch.Tensor of shape (N, 1, 28, 28), got {type(x).__name__}")
     model._check_x(x[:1])
@@ -32,7 +33,7 @@ def make_optimizer(model, lr: float = 1e-3) -> torch.optim.Adam:
 @torch.no_grad()
 def evaluate(model, x: torch.Tensor, batch_size: int = 1000) -> dict:
     """Mean per-image negative ELBO, reconstruction and KL terms (nats) of `model` on `x`, in eval mode."""
-    _check_data(model, x, "x")
+    check_data(model, x, "x")
     was_training = model.training
     model.eval()
     device = next(model.parameters()).device
@@ -69,9 +70,9 @@ def fit(model, train_x, test_x=None, epochs: int = 10, batch_size: int = 128, lr
     if binarize not in (None, "dynamic"):
         raise ValueError(f"fit's binarize is None or 'dynamic' (static binarization happens in load_mnist), "
                          f"got {binarize!r}")
-    _check_data(model, train_x, "train_x")
+    check_data(model, train_x, "train_x")
     if test_x is not None:
-        _check_data(model, test_x, "test_x")
+        check_data(model, test_x, "test_x")
     if seed is not None:
         set_seed(seed)
     device = next(model.parameters()).device
