@@ -2,9 +2,9 @@ import math
 
 import pytest
 import torch
-from torch.distributions import Normal, kl_divergence
+from torch.distributions import Bernoulli, Normal, kl_divergence
 
-from vae_helpers import losses
+from vae_helpers import MLPVAE, losses, set_seed
 from vae_helpers.losses import (bernoulli_log_likelihood, gaussian_log_likelihood, kl_normal, kl_normal_normal,
                                 log_likelihood)
 
@@ -107,6 +107,45 @@ def test_iwae_chunking_gives_same_estimate(model, mnist_small, monkeypatch):
     chunked, drawn_chunked = run(max_elements=20 * 784 * 8)
     assert drawn_whole == [64] and drawn_chunked == [8] * 8
     torch.testing.assert_close(chunked, whole, rtol=0, atol=1e-4)
+
+
+def _reference_log_weights(model, x, eps, likelihood):
+    """log p(x|z) + log p(z) - log q(z|x) written with torch.distributions, for given noise eps (B, k, D)."""
+    mu, logvar = model.encode(x)
+    q = Normal(mu[:, None], (0.5 * logvar).exp()[:, None])
+    z = q.loc + q.scale * eps                                              # (B, k, D)
+    decoded = model.decode(z.flatten(0, 1)).view(*z.shape[:2], -1)        # (B, k, 784)
+    target = x.flatten(1)[:, None]
+    if likelihood == "bernoulli":
+        log_px_z = Bernoulli(logits=decoded).log_prob(target.expand_as(decoded)).sum(-1)
+    else:
+        log_px_z = Normal(decoded, math.exp(0.5 * model.config.obs_logvar)).log_prob(target).sum(-1)
+    return log_px_z + Normal(0.0, 1.0).log_prob(z).sum(-1) - q.log_prob(z).sum(-1)
+
+
+@pytest.mark.parametrize("likelihood", ["bernoulli", "gaussian"])
+def test_log_weights_match_torch_distributions(x_batch, likelihood):
+    set_seed(0)
+    model = MLPVAE(latent_dim=4, hidden=(32,), likelihood=likelihood, obs_logvar=-1.0)
+    torch.manual_seed(5)
+    ours = losses.log_weights(model, x_batch, k=7)                         # one chunk: one randn(7, B, D)
+    torch.manual_seed(5)
+    eps = torch.randn(7, len(x_batch), 4).transpose(0, 1)
+    with torch.no_grad():
+        ref = _reference_log_weights(model, x_batch, eps, likelihood)
+    assert ours.shape == (8, 7)
+    torch.testing.assert_close(ours, ref, rtol=1e-5, atol=1e-3)
+
+
+def test_log_likelihood_curve_uses_nested_prefixes_of_one_draw(model, x_batch):
+    torch.manual_seed(2)
+    lw = losses.log_weights(model, x_batch, k=50)
+    torch.manual_seed(2)
+    curve = losses.log_likelihood_curve(model, x_batch, ks=(1, 10, 50))
+    torch.testing.assert_close(curve[1], lw[:, 0])                         # k = 1: one ELBO sample
+    torch.testing.assert_close(curve[10], torch.logsumexp(lw[:, :10], 1) - math.log(10))
+    torch.manual_seed(2)
+    torch.testing.assert_close(curve[50], log_likelihood(model, x_batch, k=50))
 
 
 def test_iwae_rejects_bad_k(model, x_batch):

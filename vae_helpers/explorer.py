@@ -7,7 +7,6 @@ import asyncio
 import io
 import json
 import math
-import os
 import sys
 import time
 from dataclasses import asdict, dataclass
@@ -23,7 +22,7 @@ from .diagnostics import active_units, kl_per_dim
 from .models import MLPVAE
 from .plots import image_grid, kl_per_dimension
 from .train import evaluate, fit
-from .utils import is_smoke_test, set_seed
+from .utils import cache_dir, is_smoke_test, set_seed, shown
 
 BETAS = (0.1, 0.25, 0.5, 1.0, 2.0, 4.0, 8.0)
 LATENT_SIZES = (2, 5, 10, 20, 50)
@@ -50,14 +49,7 @@ def default_config() -> SweepConfig:
 
 def default_cache_dir() -> Path:
     """$VAE_EXPLORER_CACHE, else ~/.cache/vae_helpers/explorer (a smoke/ subfolder under CI)."""
-    root = Path(os.environ.get("VAE_EXPLORER_CACHE", Path.home() / ".cache" / "vae_helpers" / "explorer"))
-    return root / "smoke" if is_smoke_test() else root
-
-
-def shown(path: Path) -> str:
-    """A path as printed in notebooks: the home folder as ~, so that no machine's paths end up in outputs."""
-    path, home = Path(path).resolve(), Path.home().resolve()
-    return f"~/{path.relative_to(home)}" if path.is_relative_to(home) else str(path)
+    return cache_dir("explorer", "VAE_EXPLORER_CACHE")
 
 
 def _stem(beta: float, latent_dim: int) -> str:

@@ -7,6 +7,8 @@ import math
 from typing import NamedTuple
 
 import torch
+import torch.nn.functional as F
+from tqdm.auto import tqdm
 
 LOG_2PI = math.log(2 * math.pi)
 
@@ -125,31 +127,68 @@ def elbo(model, x: torch.Tensor, beta: float = 1.0, check_x: bool = True) -> ELB
 
 
 @torch.no_grad()
+def log_weights(model, x: torch.Tensor, k: int, max_elements: int = 2**20) -> torch.Tensor:
+    """log w_i = log p(x|z_i) + log p(z_i) - log q(z_i|x) for k samples z_i ~ q(z|x): (B, 1, 28, 28) -> (B, k).
+
+    Samples are decoded in chunks of at most `max_elements` pixels, so memory stays bounded for any k.
+    Taught in notebooks/09_log_likelihood.ipynb.
+    """
+    mu, logvar = model.encode(x)                                       # (B, D)
+    std, (B, D), x_flat = (0.5 * logvar).exp(), mu.shape, x.flatten(1)  # x_flat (B, P)
+    chunk = max(1, max_elements // x_flat.numel())                     # samples per chunk
+    const = -0.5 * D * LOG_2PI                                         # the log 2 pi terms of p(z) and q(z|x)
+    binary = model.config.likelihood == "bernoulli" and bool(((x_flat == 0) | (x_flat == 1)).all())
+    sign = (1 - 2 * x_flat)[:, None] if binary else None               # (B, 1, P): +1 where x = 0, -1 where x = 1
+    out = []
+    for s in range(0, k, chunk):
+        n = min(chunk, k - s)
+        eps = torch.randn(n, B, D, device=mu.device).transpose(0, 1)  # (B, n, D)
+        z = mu[:, None] + std[:, None] * eps                           # (B, n, D)
+        decoded = model.decode(z.flatten(0, 1))                        # (B*n, 1, 28, 28)
+        if sign is not None:                   # binary x: x l - softplus(l) = -softplus(-l) if x = 1, else -softplus(l)
+            log_px_z = -F.softplus(decoded.view(B, n, -1).mul_(sign)).sum(-1)    # (B, n)
+        elif model.config.likelihood == "bernoulli":
+            logits = decoded.view(B, n, -1)                            # (B, n, P)
+            log_px_z = torch.bmm(logits, x_flat[:, :, None]).squeeze(-1) - F.softplus(logits).sum(-1)
+        else:
+            x_rep = x[:, None].expand(B, n, *x.shape[1:]).flatten(0, 1)  # (B*n, 1, 28, 28)
+            log_px_z = reconstruction_log_likelihood(model, x_rep, decoded, False).view(B, n)
+        log_pz = const - 0.5 * z.pow(2).sum(-1)                        # log N(z; 0, I)          (B, n)
+        log_qz = const - 0.5 * (logvar.sum(-1, keepdim=True) + eps.pow(2).sum(-1))  # log q(z|x), (z-mu)/s = eps
+        out.append(log_px_z + log_pz - log_qz)
+    return torch.cat(out, dim=1)
+
+
+@torch.no_grad()
+def log_likelihood_curve(model, x: torch.Tensor, ks=(1, 10, 100, 1000), batch_size: int = 100,
+                         max_elements: int = 2**20, progress: bool = False) -> dict[int, torch.Tensor]:
+    """{k: IWAE estimate of log p(x), (N,)} for every k in ks, from the first k of one set of max(ks) samples.
+
+    The estimates share their samples (as nested prefixes), so one pass costs what the largest k costs.
+    progress=True shows a progress bar over the images.
+    """
+    if not ks or min(ks) < 1:
+        raise ValueError(f"k must be a positive number of importance samples, got {ks}")
+    if model.config.likelihood == "bernoulli":
+        check_bernoulli_targets(x)  # once, not for every chunk of samples
+    out = {k: [] for k in ks}
+    bar = tqdm(total=len(x), unit="img", desc=f"k = {max(ks)}", disable=not progress)
+    for xb in x.split(batch_size):
+        lw = log_weights(model, xb, max(ks), max_elements)                        # (B, k_max)
+        bar.update(len(xb))
+        for k in ks:
+            out[k].append(torch.logsumexp(lw[:, :k], dim=1) - math.log(k))        # log (1/k) sum_i w_i
+    bar.close()
+    return {k: torch.cat(v) for k, v in out.items()}
+
+
 def log_likelihood(model, x: torch.Tensor, k: int = 100, batch_size: int = 100,
-                   max_elements: int = 2**23) -> torch.Tensor:
+                   max_elements: int = 2**20) -> torch.Tensor:
     """Importance-sampled log p(x) ~= log (1/k) sum_i p(x, z_i) / q(z_i|x), z_i ~ q(z|x): the IWAE bound.
 
-    Uses logsumexp for stability. Samples are drawn in chunks of at most `max_elements` decoded pixels,
-    so memory stays bounded for any k (5000 included). Taught in notebooks/09_log_likelihood.ipynb.
-    Shapes: x (N, 1, 28, 28) -> (N,).
+    Uses logsumexp for stability; memory stays bounded for any k (5000 included).
+    Taught in notebooks/09_log_likelihood.ipynb. Shapes: x (N, 1, 28, 28) -> (N,).
     """
     if k < 1:
         raise ValueError(f"k must be a positive number of importance samples, got {k}")
-    if model.config.likelihood == "bernoulli":
-        check_bernoulli_targets(x)  # once, not for every chunk of samples
-    out = []
-    for xb in x.split(batch_size):
-        mu, logvar = model.encode(xb)                                  # (B, D)
-        chunk = max(1, max_elements // xb[0].numel() // len(xb))       # samples per chunk
-        lse = []
-        for s in range(0, k, chunk):
-            n = min(chunk, k - s)
-            z = mu + (0.5 * logvar).exp() * torch.randn(n, *mu.shape, device=mu.device)  # (n, B, D)
-            decoded = model.decode(z.flatten(0, 1))                    # (n*B, 1, 28, 28)
-            x_rep = xb.expand(n, *xb.shape).flatten(0, 1)              # (n*B, 1, 28, 28)
-            log_px_z = reconstruction_log_likelihood(model, x_rep, decoded, False).view(n, -1)  # log p(x|z_i)
-            log_pz = log_normal_diag(z, torch.zeros_like(z), torch.zeros_like(z))      # log p(z_i)
-            log_qz = log_normal_diag(z, mu, logvar)                                     # log q(z_i|x)
-            lse.append(torch.logsumexp(log_px_z + log_pz - log_qz, dim=0))            # (B,) log sum_i w_i
-        out.append(torch.logsumexp(torch.stack(lse), dim=0) - math.log(k))            # log (1/k) sum_i w_i
-    return torch.cat(out)
+    return log_likelihood_curve(model, x, (k,), batch_size, max_elements)[k]

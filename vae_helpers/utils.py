@@ -1,6 +1,7 @@
 """Small shared utilities: seeding, device choice, smoke-test mode."""
 import os
 import random
+from pathlib import Path
 
 import numpy as np
 import torch
@@ -23,3 +24,15 @@ def get_device(prefer_gpu: bool = False) -> torch.device:
 def is_smoke_test() -> bool:
     """True under CI (the `CI` environment variable is set): notebooks shrink epochs and data to run in seconds."""
     return "CI" in os.environ
+
+
+def cache_dir(name: str, env_var: str) -> Path:
+    """$env_var, else ~/.cache/vae_helpers/<name>; a smoke/ subfolder under CI keeps tiny models apart."""
+    root = Path(os.environ.get(env_var, Path.home() / ".cache" / "vae_helpers" / name))
+    return root / "smoke" if is_smoke_test() else root
+
+
+def shown(path) -> str:
+    """A path as printed in notebooks: the home folder as ~, so that no machine's paths end up in outputs."""
+    path, home = Path(path).resolve(), Path.home().resolve()
+    return f"~/{path.relative_to(home)}" if path.is_relative_to(home) else str(path)
