@@ -30,6 +30,17 @@ def test_zoo_trains_like_notebook_04_then_loads_without_training(smoke, tmp_path
         torch.testing.assert_close(a, b)
 
 
+def test_zoo_dynamic_recipe_trains_like_notebook_04(smoke, tmp_path):
+    model, _ = zoo.load("mlp_dynamic", folder=tmp_path, progress=False)
+    grey_train = load_mnist("train")[0][:2_000]                          # notebook 04's calls, smoke mode
+    x_test_dyn = load_mnist("test", binarize="dynamic", seed=0)[0]
+    set_seed(0)
+    ref = MLPVAE()
+    fit(ref, grey_train, x_test_dyn, epochs=2, binarize="dynamic", seed=0, progress=False)
+    for a, b in zip(model.state_dict().values(), ref.state_dict().values()):
+        torch.testing.assert_close(a, b)
+
+
 def test_zoo_retrains_when_the_recipe_changed(smoke, tmp_path, monkeypatch):
     set_seed(0)
     model = MLPVAE(latent_dim=20, hidden=(400,))
