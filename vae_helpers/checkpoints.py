@@ -9,7 +9,7 @@ from .models import MODELS
 FORMAT = "vae_helpers.checkpoint/1"
 
 
-def _config_dict(model) -> dict:
+def config_dict(model) -> dict:
     """The model's configuration as plain Python values (tuples become lists, as they load back)."""
     return {k: list(v) if isinstance(v, tuple) else v for k, v in asdict(model.config).items()}
 
@@ -18,7 +18,7 @@ def save(model, path) -> Path:
     """Write the model's class name, configuration and weights to `path`."""
     path = Path(path)
     path.parent.mkdir(parents=True, exist_ok=True)
-    torch.save({"format": FORMAT, "model": type(model).__name__, "config": _config_dict(model),
+    torch.save({"format": FORMAT, "model": type(model).__name__, "config": config_dict(model),
                 "state_dict": model.state_dict()}, path)
     return path
 
@@ -47,7 +47,7 @@ def load(path, model=None, device="cpu"):
     if model is None:
         model = MODELS[name](**config)
     else:
-        mine = _config_dict(model)
+        mine = config_dict(model)
         if type(model).__name__ != name or mine != config:
             raise ValueError(f"{path} was saved from {name}({config}), but the model given is "
                              f"{type(model).__name__}({mine}). Build the model with the saved configuration, "

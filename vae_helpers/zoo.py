@@ -47,7 +47,7 @@ def _folder(folder) -> Path:
 
 def store(name: str, model, history: dict, folder=None) -> None:
     """Save a model trained with RECIPES[name] (and its fit history) for later notebooks."""
-    recipe, folder, config = _recipe(name), _folder(folder), checkpoints._config_dict(model)
+    recipe, folder, config = _recipe(name), _folder(folder), checkpoints.config_dict(model)
     if type(model).__name__ != recipe.model or any(config.get(k) != v for k, v in recipe.config.items()):
         raise ValueError(f"{name!r} must be a {recipe.model}({recipe.config}), got {type(model).__name__} "
                          f"{config}; store it under another name or change RECIPES.")
@@ -72,9 +72,10 @@ def train(name: str, folder=None, progress: bool = True):
 def load(name: str, folder=None, progress: bool = True):
     """(model, history) for RECIPES[name]: from the cache, or trained now (minutes, once) when it is missing."""
     recipe, folder = _recipe(name), _folder(folder)
-    meta = folder / f"{name}.json"
-    if meta.is_file() and json.loads(meta.read_text())["recipe"] == asdict(recipe):
+    meta_file = folder / f"{name}.json"
+    meta = json.loads(meta_file.read_text()) if meta_file.is_file() else {}
+    if meta.get("recipe") == asdict(recipe):
         print(f"loaded {name!r} from {shown(folder)} (trained by {recipe.notebook})")
-        return checkpoints.load(folder / f"{name}.pt"), json.loads(meta.read_text())["history"]
+        return checkpoints.load(folder / f"{name}.pt"), meta["history"]
     print(f"{name!r} is not in {shown(folder)} yet: training it as {recipe.notebook} does")
     return train(name, folder, progress)
