@@ -155,3 +155,10 @@ def test_iwae_rejects_bad_k(model, x_batch):
 
 def test_log_2pi_constant():
     assert losses.LOG_2PI == pytest.approx(math.log(2 * math.pi))
+
+
+def test_log_normal_diag_matches_torch():
+    torch.manual_seed(0)
+    z, mu, logvar = torch.randn(5, 3), torch.randn(5, 3), torch.randn(5, 3)
+    ref = Normal(mu, (0.5 * logvar).exp()).log_prob(z).sum(-1)
+    torch.testing.assert_close(losses.log_normal_diag(z, mu, logvar), ref)
