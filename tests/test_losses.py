@@ -2,6 +2,7 @@ import math
 
 import pytest
 import torch
+import torch.nn.functional as F
 from torch.distributions import Bernoulli, Normal, kl_divergence
 
 from vae_helpers import MLPVAE, losses, set_seed
@@ -118,15 +119,19 @@ def _reference_log_weights(model, x, eps, likelihood):
     target = x.flatten(1)[:, None]
     if likelihood == "bernoulli":
         log_px_z = Bernoulli(logits=decoded).log_prob(target.expand_as(decoded)).sum(-1)
+    elif likelihood == "bernoulli_grey":   # x log sigmoid(l) + (1 - x) log sigmoid(-l), for x in [0, 1]
+        log_px_z = (target * F.logsigmoid(decoded) + (1 - target) * F.logsigmoid(-decoded)).sum(-1)
     else:
         log_px_z = Normal(decoded, math.exp(0.5 * model.config.obs_logvar)).log_prob(target).sum(-1)
     return log_px_z + Normal(0.0, 1.0).log_prob(z).sum(-1) - q.log_prob(z).sum(-1)
 
 
-@pytest.mark.parametrize("likelihood", ["bernoulli", "gaussian"])
+@pytest.mark.parametrize("likelihood", ["bernoulli", "bernoulli_grey", "gaussian"])
 def test_log_weights_match_torch_distributions(x_batch, likelihood):
     set_seed(0)
-    model = MLPVAE(latent_dim=4, hidden=(32,), likelihood=likelihood, obs_logvar=-1.0)
+    model = MLPVAE(latent_dim=4, hidden=(32,), likelihood=likelihood.removesuffix("_grey"), obs_logvar=-1.0)
+    if likelihood == "bernoulli_grey":
+        x_batch = x_batch * 0.6 + 0.2                                      # grey pixels: the general path
     torch.manual_seed(5)
     ours = losses.log_weights(model, x_batch, k=7)                         # one chunk: one randn(7, B, D)
     torch.manual_seed(5)

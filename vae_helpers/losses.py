@@ -147,10 +147,7 @@ def log_weights(model, x: torch.Tensor, k: int, max_elements: int = 2**20) -> to
         decoded = model.decode(z.flatten(0, 1))                        # (B*n, 1, 28, 28)
         if sign is not None:                   # binary x: x l - softplus(l) = -softplus(-l) if x = 1, else -softplus(l)
             log_px_z = -F.softplus(decoded.view(B, n, -1).mul_(sign)).sum(-1)    # (B, n)
-        elif model.config.likelihood == "bernoulli":
-            logits = decoded.view(B, n, -1)                            # (B, n, P)
-            log_px_z = torch.bmm(logits, x_flat[:, :, None]).squeeze(-1) - F.softplus(logits).sum(-1)
-        else:
+        else:                                  # grey x, or a Gaussian decoder: the likelihood the model was built with
             x_rep = x[:, None].expand(B, n, *x.shape[1:]).flatten(0, 1)  # (B*n, 1, 28, 28)
             log_px_z = reconstruction_log_likelihood(model, x_rep, decoded, False).view(B, n)
         log_pz = const - 0.5 * z.pow(2).sum(-1)                        # log N(z; 0, I)          (B, n)
