@@ -1,7 +1,9 @@
 """Time one training epoch of the classic MLP VAE (784-400-20, batch 128, Adam 1e-3, static binarization).
 
 Three figures from one run, so that the machine's noise hits them alike:
-  1. the project's pipeline (`vae_helpers.train.fit`: one tensor, batches by indexing);
+  1. the project's pipeline (`vae_helpers.train.fit`: one tensor, batches by indexing, gradients from
+     `vae_helpers.backprop`), and the same with autograd (`fit(..., use_autograd=True)`), to show what the
+     hand-derived gradients save;
   2. the usual tutorial pipeline: `DataLoader(torchvision.datasets.MNIST(transform=Compose([ToTensor(), round])))`
      driving the same model and the same loss;
   3. the matmul-bound floor: the epoch's matrix-multiply FLOPs divided by the rate torch's own matmul reaches here.
@@ -27,11 +29,12 @@ from vae_helpers.train import make_optimizer
 BATCH, LR = 128, 1e-3
 
 
-def project_epoch(x: torch.Tensor) -> float:
+def project_epoch(x: torch.Tensor, use_autograd: bool = False) -> float:
     """Seconds for one epoch of `fit` on the in-memory tensor."""
     set_seed(0)
     model = MLPVAE()
-    return fit(model, x, epochs=1, batch_size=BATCH, lr=LR, seed=0, progress=False)["seconds"][0]
+    history = fit(model, x, epochs=1, batch_size=BATCH, lr=LR, seed=0, progress=False, use_autograd=use_autograd)
+    return history["seconds"][0]
 
 
 def in_epoch_matmul_seconds(x: torch.Tensor) -> float:
@@ -111,16 +114,19 @@ def main() -> None:
     shapes = linear_shapes(MLPVAE())
     flops = flops_per_epoch(shapes, len(x), BATCH)
     print(f"torch {torch.__version__}, {torch.get_num_threads()} threads; {flops / 1e9:.1f} GFLOP of matmul per epoch")
-    project, loader, peak, gemm, insitu = [], [], [], [], []
+    project, autograd, loader, peak, gemm, insitu = [], [], [], [], [], []
     with raw_folder("mnist") as root:
         for _ in range(args.repeats):  # interleaved, so that drifts in machine speed hit every figure alike
             project.append(project_epoch(x))
+            autograd.append(project_epoch(x, use_autograd=True))
             loader.append(dataloader_epoch(root))
             peak.append(peak_matmul_rate())
             gemm.append(step_gemm_rate(shapes, BATCH))
             insitu.append(in_epoch_matmul_seconds(x))
-    p, d = min(project), min(loader)
+    p, a, d = min(project), min(autograd), min(loader)
     print(f"project pipeline    : {p:6.2f} s/epoch   (all: {', '.join(f'{t:.2f}' for t in project)})")
+    print(f"  ... with autograd : {a:6.2f} s/epoch   (all: {', '.join(f'{t:.2f}' for t in autograd)}); "
+          f"hand-derived gradients save {1 - p / a:.0%}")
     print(f"DataLoader pipeline : {d:6.2f} s/epoch   (all: {', '.join(f'{t:.2f}' for t in loader)})")
     print(f"speed-up            : {d / p:6.2f} x   (target: >= 2.5 x)")
     for name, rate in (("matmuls inside a training epoch", flops / min(insitu)),
