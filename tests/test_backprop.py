@@ -71,3 +71,22 @@ def test_supports_only_what_it_computes_exactly():
         def forward(self, x):
             return super().forward(x)
     assert not supports(Custom(), elbo)                         # a subclass may compute something else
+    frozen = MLPVAE()
+    frozen.encoder.requires_grad_(False)
+    assert not supports(frozen, elbo)                           # autograd leaves frozen weights alone
+
+
+def test_fit_leaves_frozen_weights_alone(mnist_small):
+    x, _ = mnist_small
+    set_seed(0)
+    model = MLPVAE(latent_dim=4, hidden=(32,))
+    model.encoder.requires_grad_(False)
+    before = [p.clone() for p in model.encoder.parameters()]
+    fit(model, x[:256], epochs=1, progress=False)
+    assert all(torch.equal(a, p) for a, p in zip(before, model.encoder.parameters()))
+
+
+def test_backward_without_forward_says_so():
+    hand = HandGradients(MLPVAE(latent_dim=2, hidden=(8,)))
+    with pytest.raises(RuntimeError, match=r"needs a forward\(x\) first"):
+        hand.backward()

@@ -15,14 +15,17 @@ The chain rule, for loss = mean_b (recon_b + beta kl_b) with B images in the bat
 import torch
 from torch import nn
 
-from .losses import ELBOTerms
+from .losses import ELBOTerms, elbo
 from .models import MLPVAE
 
 
 def supports(model, loss_fn) -> bool:
-    """True when `HandGradients` computes exactly what autograd would: an MLPVAE, Bernoulli decoder, plain ELBO."""
-    from .losses import elbo
-    return type(model) is MLPVAE and model.config.likelihood == "bernoulli" and loss_fn is elbo
+    """True when `HandGradients` computes exactly what autograd would: an MLPVAE, Bernoulli decoder, plain ELBO.
+
+    A model with frozen parameters (requires_grad=False) trains with autograd, which leaves them alone.
+    """
+    return (type(model) is MLPVAE and model.config.likelihood == "bernoulli" and loss_fn is elbo
+            and all(p.requires_grad for p in model.parameters()))
 
 
 def _linears(module: nn.Module) -> list[nn.Linear]:
@@ -87,6 +90,8 @@ class HandGradients:
     @torch.no_grad()
     def backward(self) -> None:
         """Gradients of the batch mean of forward's loss, summed in autograd's order (so bit for bit equal)."""
+        if self._saved is None:
+            raise RuntimeError("HandGradients.backward() needs a forward(x) first (each forward allows one backward)")
         x, enc, dec, mu, eps, std, var = self._saved
         g = torch.ones((), dtype=x.dtype, device=x.device).div(len(x))   # G = 1/B, from the batch mean
         dlogits = torch.sigmoid(dec[-1]).sub_(x).mul_(g)            # G (sigmoid(l) - x)             (B, 784)
