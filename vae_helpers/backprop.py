@@ -3,7 +3,8 @@
 Taught in notebooks/04_mlp_vae.ipynb (the derivative of each term, checked against autograd there).
 `fit` trains an `MLPVAE` on the plain ELBO with `HandGradients`: no graph to record and gradients written in
 place, so an epoch takes about 10% less time (benchmarks/train_speed.py). Every other model, and every `loss_fn`,
-trains with autograd. tests/test_backprop.py checks that both give identical gradients, bit for bit.
+trains with autograd. tests/test_backprop.py checks that both give identical gradients, bit for bit, on the CPU
+(the GPU path runs the same ops but is not tested here: no GPU in CI).
 
 The chain rule, for loss = mean_b (recon_b + beta kl_b) with B images in the batch and G = 1/B:
   recon = sum_i softplus(l_i) - x_i l_i          -> d/dl = G (sigmoid(l) - x)
