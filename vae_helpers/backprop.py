@@ -16,7 +16,7 @@ The chain rule, for loss = mean_b (recon_b + beta kl_b) with B images in the bat
 import torch
 from torch import nn
 
-from .losses import ELBOTerms, elbo
+from .losses import ELBOTerms, bernoulli_log_likelihood, elbo, kl_normal
 from .models import MLPVAE
 
 
@@ -71,7 +71,7 @@ class HandGradients:
 
     @torch.no_grad()
     def forward(self, x: torch.Tensor) -> ELBOTerms:
-        """Per-image terms of the negative beta-ELBO, the same ops in the same order as losses.elbo."""
+        """Per-image terms of the negative beta-ELBO, computed with losses.elbo's own functions."""
         x = x.flatten(1)                                            # (B, 784)
         enc = _mlp_forward(self.encoder, x)
         mu, logvar = enc[-1].chunk(2, dim=-1)                       # (B, D), (B, D)
@@ -79,13 +79,9 @@ class HandGradients:
         std = (0.5 * logvar).exp()
         z = mu + std * eps                                          # (B, D)
         dec = _mlp_forward(self.decoder, z)
-        logits = dec[-1]                                            # (B, 784)
-        tail = logits.abs().neg_().exp_().add_(1).log_()            # log(1 + exp(-|l|))
-        bce = torch.relu(logits).sub_(x * logits).add_(tail)        # softplus(l) - x l, per pixel (B, 784)
-        recon = bce.sum(1)                                          # -log p(x|z)       (B,)
-        var = logvar.exp()
-        kl = -0.5 * (1 + logvar - mu.pow(2) - var).sum(-1)          # KL(q(z|x) || p(z)) (B,)
-        self._saved = (x, enc, dec, mu, eps, std, var)
+        recon = -bernoulli_log_likelihood(dec[-1], x, check_x=False)  # -log p(x|z), from logits  (B,)
+        kl = kl_normal(mu, logvar)                                  # KL(q(z|x) || p(z))          (B,)
+        self._saved = (x, enc, dec, mu, logvar, eps, std)
         return ELBOTerms(recon + self.beta * kl, recon, kl)
 
     @torch.no_grad()
@@ -93,7 +89,8 @@ class HandGradients:
         """Gradients of the batch mean of forward's loss, summed in autograd's order (so bit for bit equal)."""
         if self._saved is None:
             raise RuntimeError("HandGradients.backward() needs a forward(x) first (each forward allows one backward)")
-        x, enc, dec, mu, eps, std, var = self._saved
+        x, enc, dec, mu, logvar, eps, std = self._saved
+        var = logvar.exp()                                          # sigma^2
         g = torch.ones((), dtype=x.dtype, device=x.device).div(len(x))   # G = 1/B, from the batch mean
         dlogits = torch.sigmoid(dec[-1]).sub_(x).mul_(g)            # G (sigmoid(l) - x)             (B, 784)
         dz = _mlp_backward(self.decoder, dec, dlogits)              # (B, D)
