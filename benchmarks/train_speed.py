@@ -24,7 +24,7 @@ from torchvision import datasets, transforms
 from vae_helpers import MLPVAE, fit, load_mnist, set_seed
 from vae_helpers.data import raw_folder
 from vae_helpers.losses import elbo
-from vae_helpers.train import make_optimizer
+from vae_helpers.optim import make_optimizer
 
 BATCH, LR = 128, 1e-3
 
@@ -55,7 +55,7 @@ def dataloader_epoch(root) -> float:
     start = time.perf_counter()
     for x, _ in loader:
         loss = elbo(model, x).loss.mean()
-        optimizer.zero_grad(set_to_none=True)
+        optimizer.zero_grad()
         loss.backward()
         optimizer.step()
     return time.perf_counter() - start

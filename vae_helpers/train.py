@@ -7,6 +7,7 @@ from tqdm.auto import tqdm
 
 from . import backprop
 from .losses import check_bernoulli_targets, elbo
+from .optim import make_optimizer
 from .utils import set_seed
 
 HISTORY_KEYS = ("epoch", "train_neg_elbo", "train_recon", "train_kl", "test_neg_elbo", "test_recon", "test_kl",
@@ -24,11 +25,6 @@ def check_data(model, x: torch.Tensor, name: str) -> None:
     model._check_x(x[:1])
     if model.config.likelihood == "bernoulli":
         check_bernoulli_targets(x)
-
-
-def make_optimizer(model, lr: float = 1e-3) -> torch.optim.Adam:
-    """Adam with the fused kernel: one pass over each parameter per step (about 17% faster an MLP step on CPU)."""
-    return torch.optim.Adam(model.parameters(), lr=lr, fused=True)
 
 
 @torch.no_grad()
@@ -106,7 +102,7 @@ def fit(model, train_x, test_x=None, epochs: int = 10, batch_size: int = 128, lr
                 if hand is not None:
                     hand.backward()                             # writes every p.grad, as loss.backward() would
                 else:
-                    optimizer.zero_grad(set_to_none=True)
+                    optimizer.zero_grad()
                     loss.backward()
                 optimizer.step()
                 sums += torch.stack([terms.recon.detach().sum(), terms.kl.detach().sum()]).cpu()
