@@ -10,6 +10,9 @@ Three figures from one run, so that the machine's noise hits them alike:
      That rate is measured three ways: inside a real epoch (the profiler's time in mm/addmm, the target's measure:
      what the epoch would take if everything but its matmuls were free), on the step's GEMM shapes run back to back
      (hot caches: faster than inside training), and on one large square product (the machine's peak).
+  4. the same ratio measured step by step: during a `fit` epoch, a callback times the step's 11 GEMM shapes right
+     after every step. The machine's slow and fast phases (seconds long here) then hit the epoch and its floor alike.
+     The extra GEMMs evict some of the training's data from the caches, so this biases the ratio against the project.
 
 Usage: python benchmarks/train_speed.py [--repeats 5]
 """
@@ -83,6 +86,27 @@ def flops_per_epoch(shapes, n: int, batch: int) -> float:
     return full * per_step(batch) + (per_step(last) if last else 0)
 
 
+def step_interleaved(x: torch.Tensor, shapes) -> tuple[float, float]:
+    """(project seconds, matmul floor seconds) of one fit epoch, the floor timed right after each of its steps."""
+    gemms = step_gemms(shapes, BATCH)
+    mats = [(torch.randn(m, k), torch.randn(k, n), torch.empty(m, n)) for m, k, n in gemms]
+    timed_gemms = [0.0, 0]                                    # seconds, steps
+
+    def time_gemms(model, epoch, step):
+        start = time.perf_counter()
+        for a, b, out in mats:
+            torch.mm(a, b, out=out)
+        timed_gemms[0] += time.perf_counter() - start
+        timed_gemms[1] += 1
+
+    set_seed(0)
+    history = fit(MLPVAE(), x, epochs=1, batch_size=BATCH, lr=LR, seed=0, progress=False, callback=time_gemms,
+                  callback_every=1)
+    seconds, steps = timed_gemms
+    step_flops = sum(2 * m * k * n for m, k, n in gemms)
+    return history["seconds"][0] - seconds, seconds / steps / step_flops * flops_per_epoch(shapes, len(x), BATCH)
+
+
 def timed(fn, min_seconds: float = 1.0) -> float:
     """Seconds per call of fn, averaged over at least `min_seconds` after a warm-up."""
     fn()
@@ -114,7 +138,7 @@ def main() -> None:
     shapes = linear_shapes(MLPVAE())
     flops = flops_per_epoch(shapes, len(x), BATCH)
     print(f"torch {torch.__version__}, {torch.get_num_threads()} threads; {flops / 1e9:.1f} GFLOP of matmul per epoch")
-    project, autograd, loader, peak, gemm, insitu = [], [], [], [], [], []
+    project, autograd, loader, peak, gemm, insitu, stepwise = [], [], [], [], [], [], []
     with raw_folder("mnist") as root:
         for _ in range(args.repeats):  # interleaved, so that drifts in machine speed hit every figure alike
             project.append(project_epoch(x))
@@ -123,6 +147,7 @@ def main() -> None:
             peak.append(peak_matmul_rate())
             gemm.append(step_gemm_rate(shapes, BATCH))
             insitu.append(in_epoch_matmul_seconds(x))
+            stepwise.append(step_interleaved(x, shapes))
     p, a, d = min(project), min(autograd), min(loader)
     print(f"project pipeline    : {p:6.2f} s/epoch   (all: {', '.join(f'{t:.2f}' for t in project)})")
     print(f"  ... with autograd : {a:6.2f} s/epoch   (all: {', '.join(f'{t:.2f}' for t in autograd)}); "
@@ -134,6 +159,10 @@ def main() -> None:
         floor = flops / rate
         print(f"matmul rate of {name:31s}: {rate / 1e9:6.1f} GFLOP/s -> floor {floor:5.2f} s; "
               f"project / floor = {p / floor:4.2f}")
+    ratios = sorted(t / f for t, f in stepwise)
+    print(f"step by step, project / floor of each repeat: {', '.join(f'{r:.2f}' for r in ratios)} "
+          f"(median {ratios[len(ratios) // 2]:.2f}; GEMMs at {', '.join(f'{flops / f / 1e9:.0f}' for _, f in stepwise)}"
+          " GFLOP/s)")
     print("(target: project / floor <= 1.4, with the floor at the rate the matmuls reach inside a training epoch)")
 
 
