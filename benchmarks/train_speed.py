@@ -163,7 +163,8 @@ def main() -> None:
     print(f"step by step, project / floor of each repeat: {', '.join(f'{r:.2f}' for r in ratios)} "
           f"(median {ratios[len(ratios) // 2]:.2f}; GEMMs at {', '.join(f'{flops / f / 1e9:.0f}' for _, f in stepwise)}"
           " GFLOP/s)")
-    print("(target: project / floor <= 1.4, with the floor at the rate the matmuls reach inside a training epoch)")
+    print("(target: project / floor <= 1.4. The best-of figures pair times taken seconds apart; the step-by-step one "
+          "pairs each step with its own floor, so the machine's slow and fast phases disturb it least)")
 
 
 if __name__ == "__main__":
