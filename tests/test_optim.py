@@ -55,3 +55,9 @@ def test_frozen_parameters_and_zero_grad():
     opt.zero_grad()
     assert all(p.grad is None for p in a.parameters())
     opt.step()                                          # no gradients at all: nothing to do, no error
+
+
+def test_fused_adam_is_for_the_cpu():
+    p = torch.nn.Parameter(torch.zeros(2, device="meta"))
+    with pytest.raises(ValueError, match="torch.optim.Adam"):
+        FusedAdam([p])

@@ -17,10 +17,13 @@ class FusedAdam:
 
     def __init__(self, params, lr: float = 1e-3, betas: tuple[float, float] = (0.9, 0.999), eps: float = 1e-8):
         self.params = list(params)
+        if any(p.device.type != "cpu" for p in self.params):
+            raise ValueError("FusedAdam runs on the CPU; on a GPU use torch.optim.Adam(params, fused=True) "
+                             "(vae_helpers.optim.make_optimizer picks the right one)")
         self.lr, self.betas, self.eps = lr, betas, eps
         self.state = {}  # parameter -> (m, v, step), created at its first step, as torch.optim.Adam does
         # every parameter's step count t is a view into one tensor: one add_ ticks them all (8 add_ cost ~40 us)
-        self.clocks = {dev: torch.zeros(len(self.params), device=dev) for dev in {p.device for p in self.params}}
+        self.clock = torch.zeros(len(self.params))
 
     @torch.no_grad()
     def step(self) -> None:
@@ -30,10 +33,10 @@ class FusedAdam:
             return
         for i, p in enumerate(self.params):
             if p not in self.state and p.grad is not None:
-                self.state[p] = (torch.zeros_like(p), torch.zeros_like(p), self.clocks[p.device][i])
+                self.state[p] = (torch.zeros_like(p), torch.zeros_like(p), self.clock[i])
         m, v, steps = (list(s) for s in zip(*(self.state[p] for p in params)))
-        if len(params) == len(self.params) and len(self.clocks) == 1:
-            next(iter(self.clocks.values())).add_(1)                    # t = t + 1, for every parameter at once
+        if len(params) == len(self.params):
+            self.clock.add_(1)                                          # t = t + 1, for every parameter at once
         else:
             torch._foreach_add_(steps, 1)                               # t = t + 1, for those with a gradient
         torch._fused_adam_(params, [p.grad for p in params], m, v, [], steps, amsgrad=False, lr=self.lr,
