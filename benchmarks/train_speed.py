@@ -80,16 +80,25 @@ def step_gemms(shapes, batch: int) -> list[tuple[int, int, int]]:
     return gemms
 
 
+def gemm_flops(gemms) -> int:
+    """Floating-point operations of a list of (m, k, n) matmuls: 2 m k n each."""
+    return sum(2 * m * k * n for m, k, n in gemms)
+
+
+def gemm_operands(gemms) -> list[tuple[torch.Tensor, torch.Tensor, torch.Tensor]]:
+    """Random (a, b, out) float32 tensors for each (m, k, n) matmul: a (m, k) @ b (k, n) -> out (m, n)."""
+    return [(torch.randn(m, k), torch.randn(k, n), torch.empty(m, n)) for m, k, n in gemms]
+
+
 def flops_per_epoch(shapes, n: int, batch: int) -> float:
     full, last = divmod(n, batch)
-    per_step = lambda b: sum(2 * m * k * p for m, k, p in step_gemms(shapes, b))  # noqa: E731
-    return full * per_step(batch) + (per_step(last) if last else 0)
+    return full * gemm_flops(step_gemms(shapes, batch)) + (gemm_flops(step_gemms(shapes, last)) if last else 0)
 
 
 def step_interleaved(x: torch.Tensor, shapes) -> tuple[float, float]:
     """(project seconds, matmul floor seconds) of one fit epoch, the floor timed right after each of its steps."""
     gemms = step_gemms(shapes, BATCH)
-    mats = [(torch.randn(m, k), torch.randn(k, n), torch.empty(m, n)) for m, k, n in gemms]
+    mats = gemm_operands(gemms)
     timed_gemms = [0.0, 0]                                    # seconds, steps
 
     def time_gemms(model, epoch, step):
@@ -103,8 +112,7 @@ def step_interleaved(x: torch.Tensor, shapes) -> tuple[float, float]:
     history = fit(MLPVAE(), x, epochs=1, batch_size=BATCH, lr=LR, seed=0, progress=False, callback=time_gemms,
                   callback_every=1)
     seconds, steps = timed_gemms
-    step_flops = sum(2 * m * k * n for m, k, n in gemms)
-    return history["seconds"][0] - seconds, seconds / steps / step_flops * flops_per_epoch(shapes, len(x), BATCH)
+    return history["seconds"][0] - seconds, seconds / steps / gemm_flops(gemms) * flops_per_epoch(shapes, len(x), BATCH)
 
 
 def timed(fn, min_seconds: float = 1.0) -> float:
@@ -125,9 +133,9 @@ def peak_matmul_rate(size: int = 1024) -> float:
 
 def step_gemm_rate(shapes, batch: int) -> float:
     """FLOP/s of the very matmuls one training step performs, back to back."""
-    mats = [(torch.randn(m, k), torch.randn(k, n)) for m, k, n in step_gemms(shapes, batch)]
-    flops = sum(2 * a.shape[0] * a.shape[1] * b.shape[1] for a, b in mats)
-    return flops / timed(lambda: [a @ b for a, b in mats])
+    gemms = step_gemms(shapes, batch)
+    mats = gemm_operands(gemms)
+    return gemm_flops(gemms) / timed(lambda: [a @ b for a, b, _ in mats])
 
 
 def main() -> None:
