@@ -1,6 +1,6 @@
 """Time one training epoch of the classic MLP VAE (784-400-20, batch 128, Adam 1e-3, static binarization).
 
-Three figures from one run, so that the machine's noise hits them alike:
+Four figures from one run, so that the machine's noise hits them alike:
   1. the project's pipeline (`vae_helpers.train.fit`: one tensor, batches by indexing, gradients from
      `vae_helpers.backprop`), and the same with autograd (`fit(..., use_autograd=True)`), to show what the
      hand-derived gradients save;
