@@ -6,7 +6,7 @@ STAMP  := $(VENV)/.installed
 NBCONVERT := $(BIN)/jupyter nbconvert --to notebook --execute --inplace \
 	--ExecutePreprocessor.timeout=1800 --ExecutePreprocessor.record_timing=False
 
-.PHONY: lab test notebooks explorer-cache benchmark clean
+.PHONY: lab test student notebooks explorer-cache benchmark clean
 
 # (Re)install when .venv is missing or older than the dependency files.
 $(STAMP): pyproject.toml environment.yml
@@ -15,14 +15,22 @@ $(STAMP): pyproject.toml environment.yml
 	touch $@
 
 # Extra options with LAB_ARGS, e.g. make lab LAB_ARGS="--no-browser --port 8890". Root (containers) needs --allow-root.
+# jupyter-config/ (read before the venv's own config; your ~/.jupyter still wins) keeps nbgrader's menus and server
+# extensions off and turns off the "get notified about official Jupyter news?" prompt.
 LAB_ARGS ?=
 ROOT_ARGS := $(if $(filter 0,$(shell id -u 2>/dev/null)),--allow-root)
+LAB_CONFIG := JUPYTER_CONFIG_PATH="$(CURDIR)/jupyter-config$(if $(JUPYTER_CONFIG_PATH),:$(JUPYTER_CONFIG_PATH))"
 lab: $(STAMP)
-	$(BIN)/jupyter lab $(ROOT_ARGS) $(LAB_ARGS) notebooks/
+	$(LAB_CONFIG) $(BIN)/jupyter lab $(ROOT_ARGS) $(LAB_ARGS) notebooks/
 
 # Unit tests, then every notebook executed by nbval in smoke mode (CI set: tiny data, few epochs).
 test: $(STAMP)
 	CI=true $(BIN)/python -m pytest --nbval-lax --nbval-current-env -p no:cacheprovider tests notebooks
+
+# Teachers: student copies of every notebook (solutions replaced by stubs, by nbgrader) in student/, and a zip.
+student: $(STAMP)
+	$(BIN)/python -c "import nbgrader" 2>/dev/null || $(BIN)/python -m pip install --quiet --disable-pip-version-check -e ".[teach]"
+	$(BIN)/python tools/make_student.py
 
 # Maintainers: re-run every notebook in full mode and keep its outputs (commit them afterwards).
 notebooks: $(STAMP)
