@@ -1,0 +1,168 @@
+"""A student copy in a real browser: JupyterLab as `make lab` configures it, headless Chromium, Playwright.
+
+The student runs the whole copy (the exercise's test cell fails on the stub), types a wrong answer (its test cell
+fails with the check's message), then the master's solution (its test cell passes). The JupyterLab is the one
+`make lab` starts: nbgrader's menus and panels are off and the "official Jupyter news" prompt does not appear; a
+second test starts it without jupyter-config/ and sees both, so these checks can fail. Uses the first notebook in
+notebooks/ with nbgrader exercises, or a small synthetic one while none has. Screenshots go to test-artifacts/ (or
+$VAE_TEST_ARTIFACTS). Skipped, like test_browser.py, without /usr/bin/chromium or playwright.
+"""
+import os
+import re
+import secrets
+import subprocess
+import sys
+import time
+from contextlib import contextmanager
+from pathlib import Path
+
+import nbformat
+import pytest
+
+from test_browser import CHROMIUM, CHROMIUM_ARGS, free_port, playwright, pytestmark, run_all_cells, wait_for_server  # noqa: F401
+from test_student import (MASTERS, WRONG, exercises, has_exercises, make_student, nbgrader_meta, synthetic_notebook,
+                          wrong_answers)
+
+ROOT = Path(__file__).resolve().parents[1]
+ARTIFACTS = Path(os.environ.get("VAE_TEST_ARTIFACTS", ROOT / "test-artifacts"))
+
+
+def make_lab_config_path() -> str:
+    """The JUPYTER_CONFIG_PATH that `make lab` sets, read from the Makefile's own recipe (make -n)."""
+    recipe = subprocess.run(["make", "-s", "-n", "-o", ".venv/.installed", "lab"], cwd=ROOT, capture_output=True,
+                            text=True, check=True, env={k: v for k, v in os.environ.items() if k != "JUPYTER_CONFIG_PATH"})
+    match = re.search(r'JUPYTER_CONFIG_PATH="([^"]+)"', recipe.stdout)
+    assert match, f"`make lab` no longer sets JUPYTER_CONFIG_PATH:\n{recipe.stdout}"
+    assert Path(match.group(1), "labconfig", "page_config.json").is_file()
+    return match.group(1)
+
+
+@contextmanager
+def jupyterlab(root_dir: Path, config_path: str | None):
+    """JupyterLab on a free port serving root_dir in smoke mode, with a fresh user config dir (no settings of yours)."""
+    port, token = free_port(), secrets.token_hex(16)
+    env = {k: v for k, v in os.environ.items() if k != "JUPYTER_CONFIG_PATH"}
+    env.update(CI="true", JUPYTER_CONFIG_DIR=str(root_dir.parent / "jupyter-home"))
+    if config_path:
+        env["JUPYTER_CONFIG_PATH"] = config_path
+    log = open(root_dir.parent / "jupyterlab.log", "w")
+    server = subprocess.Popen(
+        [sys.executable, "-m", "jupyterlab", "--no-browser", "--allow-root", "--ip=127.0.0.1", f"--port={port}",
+         f"--IdentityProvider.token={token}", f"--ServerApp.root_dir={root_dir}"],
+        stdout=log, stderr=subprocess.STDOUT, env=env)
+    try:
+        wait_for_server(f"http://127.0.0.1:{port}/api/status?token={token}")
+        yield f"http://127.0.0.1:{port}/lab/tree/{{}}?token={token}"
+    finally:
+        server.terminate()
+        try:
+            server.wait(timeout=20)
+        except subprocess.TimeoutExpired:
+            server.kill()
+        log.close()
+
+
+def open_page(p, url: str):
+    browser = p.chromium.launch(executable_path=CHROMIUM, args=CHROMIUM_ARGS)
+    page = browser.new_page(viewport={"width": 1400, "height": 1000})
+    page.goto(url)
+    page.wait_for_selector(".jp-Notebook", timeout=60_000)
+    return browser, page
+
+
+def clutter(page) -> dict:
+    """What nbgrader and the news announcement add to JupyterLab, as found on the page."""
+    return {"Nbgrader menu": "Nbgrader" in page.locator(".lm-MenuBar-itemLabel").all_inner_texts(),
+            "Create Assignment panel": page.get_by_title("Create Assignment").count()
+            + page.get_by_text("Create Assignment", exact=True).count() > 0,
+            "Validate button": page.locator(".jp-Toolbar-item:has-text('Validate')").count() > 0,
+            "Open in Notebook button": page.locator(".jp-Toolbar-item:has-text('Notebook')").count() > 0,
+            "news prompt": page.get_by_text("official Jupyter news").count() > 0}
+
+
+def pick_exercise(tmp_path: Path):
+    """(master notebook, its first exercise id, that exercise's wrong answer)."""
+    master = next((m for m in MASTERS if has_exercises(m)), None)
+    if master is None:
+        return synthetic_notebook(tmp_path / "99_synthetic.ipynb"), "ex1", WRONG["ex1"]
+    grade_id = next(iter(exercises(nbformat.read(master, as_version=4))))
+    return master, grade_id, wrong_answers(master)[grade_id]
+
+
+def cell_output(cell) -> str:
+    return cell.locator(".jp-OutputArea").inner_text()
+
+
+def run_cell(page, cell) -> str:
+    """Select the cell, run it (Shift+Enter), wait until it has run; its output text."""
+    prompt = cell.locator(".jp-InputPrompt")
+    before = prompt.inner_text()
+    prompt.click()
+    page.keyboard.press("Shift+Enter")
+    page.wait_for_function("([el, old]) => el.innerText !== old && !el.innerText.includes('*')",
+                           arg=[prompt.element_handle(), before], timeout=120_000)
+    return cell_output(cell)
+
+
+def run_edited(page, cells, solution_index: int, test_index: int, code: str) -> str:
+    """Type code into the solution cell, run it and then the test cell; the test cell's output text."""
+    cells.nth(solution_index).locator(".cm-content").click()
+    page.keyboard.press("Control+a")
+    page.keyboard.insert_text(code)  # as if pasted: no auto-indent
+    run_cell(page, cells.nth(solution_index))
+    return run_cell(page, cells.nth(test_index))
+
+
+def test_student_fills_an_exercise_in_jupyterlab(tmp_path):
+    ARTIFACTS.mkdir(parents=True, exist_ok=True)
+    master, grade_id, wrong = pick_exercise(tmp_path)
+    [student] = make_student.make_student_copies([master], tmp_path / "student")
+    nb = nbformat.read(student, as_version=4)
+    ids = [nbgrader_meta(c).get("grade_id") for c in nb.cells]
+    solution_index, test_index = ids.index(grade_id), ids.index(f"{grade_id}_test")
+    solution = exercises(nbformat.read(master, as_version=4))[grade_id][0].source
+    assert "raise NotImplementedError()" in nb.cells[solution_index].source
+
+    with jupyterlab(tmp_path / "student", make_lab_config_path()) as url, playwright.sync_playwright() as p:
+        browser, page = open_page(p, url.format(student.name))
+        try:
+            run_all_cells(page)  # stops at the first stub: every teaching cell has run
+            page.get_by_text("Python 3 (ipykernel) | Idle").wait_for(timeout=120_000)
+            cells = page.locator(".jp-Notebook .jp-Cell")
+            assert "NotImplementedError" in cell_output(cells.nth(solution_index))
+            output = run_cell(page, cells.nth(test_index))
+            page.screenshot(path=str(ARTIFACTS / "student_1_stub.png"))
+            assert "Error" in output, f"the check passed on the stub:\n{output}"
+
+            output = run_edited(page, cells, solution_index, test_index, wrong)
+            page.screenshot(path=str(ARTIFACTS / "student_2_wrong_answer.png"))
+            assert "AssertionError" in output, f"the check did not fail on the wrong answer:\n{output}"
+
+            output = run_edited(page, cells, solution_index, test_index, solution)
+            page.screenshot(path=str(ARTIFACTS / "student_3_solution.png"))
+            assert "Error" not in output and "Traceback" not in output, f"the check failed on the solution:\n{output}"
+            assert clutter(page) == dict.fromkeys(clutter(page), False)
+            print(f"\n{student.name}: {grade_id} fails on the stub and the wrong answer, passes on the solution; "
+                  f"screenshots in {ARTIFACTS}")
+        except Exception:
+            page.screenshot(path=str(ARTIFACTS / "student_failure.png"))
+            raise
+        finally:
+            browser.close()
+
+
+def test_without_the_make_lab_config_nbgrader_and_the_news_prompt_show(tmp_path):
+    """The control: the clutter checks above do see nbgrader's menu and the news prompt when they are there."""
+    ARTIFACTS.mkdir(parents=True, exist_ok=True)
+    folder = tmp_path / "student"
+    folder.mkdir()
+    synthetic_notebook(folder / "99_synthetic.ipynb")
+    with jupyterlab(folder, None) as url, playwright.sync_playwright() as p:
+        browser, page = open_page(p, url.format("99_synthetic.ipynb"))
+        try:
+            page.get_by_text("official Jupyter news").wait_for(timeout=60_000)
+            time.sleep(1)
+            page.screenshot(path=str(ARTIFACTS / "student_lab_without_config.png"))
+            assert clutter(page) == dict.fromkeys(clutter(page), True)
+        finally:
+            browser.close()
