@@ -19,7 +19,8 @@ from pathlib import Path
 import nbformat
 import pytest
 
-from test_browser import CHROMIUM, CHROMIUM_ARGS, free_port, playwright, pytestmark, run_all_cells, wait_for_server  # noqa: F401
+from test_browser import (CHROMIUM, CHROMIUM_ARGS, free_port, playwright, pytestmark,  # noqa: F401 (skip marker)
+                          run_all_cells, wait_for_server)
 from test_student import (MASTERS, WRONG, exercises, has_exercises, make_student, nbgrader_meta, synthetic_notebook,
                           wrong_answers)
 
@@ -29,8 +30,9 @@ ARTIFACTS = Path(os.environ.get("VAE_TEST_ARTIFACTS", ROOT / "test-artifacts"))
 
 def make_lab_config_path() -> str:
     """The JUPYTER_CONFIG_PATH that `make lab` sets, read from the Makefile's own recipe (make -n)."""
-    recipe = subprocess.run(["make", "-s", "-n", "-o", ".venv/.installed", "lab"], cwd=ROOT, capture_output=True,
-                            text=True, check=True, env={k: v for k, v in os.environ.items() if k != "JUPYTER_CONFIG_PATH"})
+    env = {k: v for k, v in os.environ.items() if k != "JUPYTER_CONFIG_PATH"}
+    recipe = subprocess.run(["make", "-s", "-n", "-o", ".venv/.installed", "lab"], cwd=ROOT, env=env,
+                            capture_output=True, text=True, check=True)
     match = re.search(r'JUPYTER_CONFIG_PATH="([^"]+)"', recipe.stdout)
     assert match, f"`make lab` no longer sets JUPYTER_CONFIG_PATH:\n{recipe.stdout}"
     assert Path(match.group(1), "labconfig", "page_config.json").is_file()

@@ -66,9 +66,10 @@ def lines(source: str) -> set[str]:
 
 
 def leaked_solution_lines(master_nb, student_nb) -> list[str]:
-    """Lines of a master solution cell (markers aside) found in the student copy, unless the master has them elsewhere."""
-    solution = set().union(*[lines(c.source) for c in master_nb.cells if nbgrader_meta(c).get("solution")]) - set(MARKERS)
-    elsewhere = set().union(*[lines(c.source) for c in master_nb.cells if not nbgrader_meta(c).get("solution")])
+    """Lines of master solution cells (markers aside) in the student copy, unless the master has them elsewhere."""
+    is_solution = [bool(nbgrader_meta(c).get("solution")) for c in master_nb.cells]
+    solution = set().union(*[lines(c.source) for c, s in zip(master_nb.cells, is_solution) if s]) - set(MARKERS)
+    elsewhere = set().union(*[lines(c.source) for c, s in zip(master_nb.cells, is_solution) if not s])
     student = set().union(*[lines(c.source) for c in student_nb.cells])
     return sorted((solution - elsewhere) & student)
 
@@ -112,13 +113,14 @@ def check_exercises(master: Path, wrong: dict, workdir: Path) -> None:
             client.execute_cell(cell, len(student_nb.cells) - 1)
             return error_of(cell)
 
-        test_sources = {nbgrader_meta(c)["grade_id"]: c.source for c in student_nb.cells if nbgrader_meta(c).get("grade")}
+        test_sources = {nbgrader_meta(c)["grade_id"]: c.source
+                        for c in student_nb.cells if nbgrader_meta(c).get("grade")}
         for grade_id, (solution, _) in found.items():
             check = test_sources[f"{grade_id}_test"]
             if error := run(wrong[grade_id]):
                 problems.append(f"the wrong answer for {grade_id} itself raises ({error}); it should run and be wrong")
             elif not run(check):
-                problems.append(f"{grade_id}_test passes the wrong answer from tests/wrong_answers/{master.name[:2]}.py")
+                problems.append(f"{grade_id}_test passes the wrong answer in tests/wrong_answers/{master.name[:2]}.py")
             if error := run(solution.source):
                 problems.append(f"the master solution of {grade_id} raises: {error}")
             elif error := run(check):
@@ -177,7 +179,11 @@ def grade_cell(grade_id: str, source: str):
         "solution": False, "task": False}})
 
 
-def synthetic_notebook(path: Path, solution="mean = sum(values) / len(values)",
+SOLUTION = "total = 0.0\nfor v in values:\n    total += v\nmean = total / len(values)"
+WRONG = {"ex1": "total = 0.0\nfor v in values:\n    total += v\nmean = total  # forgot to divide by the count"}
+
+
+def synthetic_notebook(path: Path, solution=SOLUTION,
                        check='assert abs(mean - 2.0) < 1e-9, f"expected the mean of values, 2.0; got {mean}"',
                        after=()) -> Path:
     """A teaching cell, then one exercise: the mean of [1, 2, 3]; `after` adds cells after the exercise."""
@@ -192,9 +198,6 @@ def synthetic_notebook(path: Path, solution="mean = sum(values) / len(values)",
     return path
 
 
-WRONG = {"ex1": "mean = sum(values)  # forgot to divide by the count"}
-
-
 def test_harness_passes_a_good_exercise(tmp_path, smoke_mode):
     check_exercises(synthetic_notebook(tmp_path / "99_good.ipynb"), WRONG, tmp_path / "student")
     student = nbformat.read(tmp_path / "student" / "99_good.ipynb", as_version=4)
@@ -205,9 +208,9 @@ def test_harness_passes_a_good_exercise(tmp_path, smoke_mode):
 def test_harness_catches_a_leaked_solution_line(tmp_path, smoke_mode):
     master = synthetic_notebook(tmp_path / "99_leak.ipynb")
     nb = nbformat.read(master, as_version=4)
-    nb.cells[2].source = "total = sum(values)\n" + nb.cells[2].source  # a solution line outside the markers
+    nb.cells[2].source = "count = len(values)\n" + nb.cells[2].source  # a solution line outside the markers
     nbformat.write(nb, master)
-    with pytest.raises(AssertionError, match="solution line leaked.*total = sum"):
+    with pytest.raises(AssertionError, match="solution line leaked.*count = len"):
         check_exercises(master, WRONG, tmp_path / "student")
 
 

@@ -1,7 +1,7 @@
 """Student copies of the notebooks, made by nbgrader's own `generate_assignment` (run without its database).
 
-    python tools/make_student.py                  # every notebooks/NN_*.ipynb -> student/ and student/vae_course_student.zip
-    python tools/make_student.py -o DIR a.ipynb   # chosen notebooks into DIR (no zip)
+    python tools/make_student.py                 # notebooks/NN_*.ipynb -> student/, plus student/vae_course_student.zip
+    python tools/make_student.py -o DIR a.ipynb  # chosen notebooks into DIR (no zip)
 
 In a student copy every solution cell's code between `### BEGIN SOLUTION` and `### END SOLUTION` is replaced by
 `# YOUR CODE HERE` / `raise NotImplementedError()`, test cells are locked (hidden tests removed), and all outputs are
