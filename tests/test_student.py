@@ -5,14 +5,14 @@ For each notebook with nbgrader exercises (a solution cell `exN` followed by its
 - the student copy runs top to bottom in smoke mode (CI=true) with errors only in solution and test cells, and
   every test cell fails there (a check that passes on the stub checks nothing);
 - then, in the same kernel, for each exercise: the wrong answer from tests/wrong_answers/NN.py followed by the test
-  cell must fail, and the master's solution followed by the test cell must pass;
+  cell must fail an assert (AssertionError, whose message helps the student, not a crash), and the master's
+  solution followed by the test cell must pass;
 - `nbgrader validate` passes on the master notebook.
 A notebook without nbgrader exercises is skipped; one whose exercises lack wrong answers fails. The synthetic
 notebooks at the end show that the harness itself catches a leaked solution line, a check that passes a wrong
 answer, and a teaching cell that fails in the student copy.
 """
 import importlib.util
-import os
 from pathlib import Path
 
 import nbformat
@@ -119,8 +119,11 @@ def check_exercises(master: Path, wrong: dict, workdir: Path) -> None:
             check = test_sources[f"{grade_id}_test"]
             if error := run(wrong[grade_id]):
                 problems.append(f"the wrong answer for {grade_id} itself raises ({error}); it should run and be wrong")
-            elif not run(check):
+            elif not (error := run(check)):
                 problems.append(f"{grade_id}_test passes the wrong answer in tests/wrong_answers/{master.name[:2]}.py")
+            elif not error.startswith("AssertionError"):
+                problems.append(f"{grade_id}_test crashes on the wrong answer ({error}) instead of failing an assert "
+                                "whose message helps the student")
             if error := run(solution.source):
                 problems.append(f"the master solution of {grade_id} raises: {error}")
             elif error := run(check):
@@ -218,6 +221,11 @@ def test_harness_catches_a_check_that_passes_a_wrong_answer(tmp_path, smoke_mode
     master = synthetic_notebook(tmp_path / "99_lenient.ipynb", check='assert mean > 0, "expected a positive mean"')
     with pytest.raises(AssertionError, match="ex1_test passes the wrong answer"):
         check_exercises(master, WRONG, tmp_path / "student")
+
+
+def test_harness_catches_a_check_that_crashes_on_a_wrong_answer(tmp_path, smoke_mode):
+    with pytest.raises(AssertionError, match="ex1_test crashes on the wrong answer .TypeError"):
+        check_exercises(synthetic_notebook(tmp_path / "99_crash.ipynb"), {"ex1": "mean = 'two'"}, tmp_path / "s")
 
 
 def test_harness_catches_a_teaching_cell_failing_in_the_student_copy(tmp_path, smoke_mode):
