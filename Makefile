@@ -35,7 +35,7 @@ student: $(STAMP)
 # Maintainers: re-run every notebook in full mode and keep its outputs (commit them afterwards).
 notebooks: $(STAMP)
 	for nb in notebooks/[0-9]*.ipynb; do env -u CI $(NBCONVERT) $$nb || exit 1; done
-	$(BIN)/python -m vae_helpers.notebook_tools clean notebooks/[0-9]*.ipynb
+	$(BIN)/python tools/notebook_tools.py clean notebooks/[0-9]*.ipynb
 
 # Teachers: train notebook 07's explorer models ahead of class (about 2 minutes; ~/.cache/vae_helpers/explorer).
 explorer-cache: $(STAMP)

@@ -15,7 +15,7 @@ def x(x_batch):
 def encoder_grad(model, terms):
     model.zero_grad()
     terms.recon.sum().backward()
-    return model.encoder[1][0].weight.grad.abs().sum().item()
+    return model.encoder.fc1.weight.grad.abs().sum().item()
 
 
 def test_torch_normal_gives_the_encoder_no_gradient_from_the_reconstruction(model, x):

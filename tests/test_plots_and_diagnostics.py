@@ -84,6 +84,6 @@ def test_kl_per_dim_sums_to_the_kl_term_and_active_units(model_2d):
     mu, logvar = model_2d.encode(x)
     torch.testing.assert_close(kl_per_dim(model_2d, x).sum(), kl_normal(mu, logvar).mean().detach())
     with torch.no_grad():  # make unit 1 ignore the input: its mean is the same for every image
-        model_2d.encoder[1][-1].weight[1].zero_()
+        model_2d.fc_mu.weight[1].zero_()
     active, variance = active_units(model_2d, x)
     assert variance[1] == 0 and not active[1]

@@ -1,8 +1,18 @@
+import copy
+
 import pytest
 import torch
+import torch.nn.functional as F
+from torch import nn
 
-from vae_helpers import MLPVAE, evaluate, fit, set_seed
-from vae_helpers.train import HISTORY_KEYS, TrainingDiverged
+import vae_helpers.models
+from vae_helpers import ConvVAE, MLPVAE, evaluate, fit, set_seed
+from vae_helpers.anomaly import scores
+from vae_helpers.diagnostics import encode_all
+from vae_helpers.losses import ELBOTerms, elbo
+from vae_helpers.plots import interpolation
+from vae_helpers.train import HISTORY_KEYS, TrainingDiverged, train_epoch
+from vae_helpers.utils import evaluating
 
 
 def test_short_fit_lowers_the_loss_and_fills_history(model, mnist_small):
@@ -16,7 +26,12 @@ def test_short_fit_lowers_the_loss_and_fills_history(model, mnist_small):
         for e in range(3):
             total = history[f"{split}_recon"][e] + history[f"{split}_kl"][e]
             assert history[f"{split}_neg_elbo"][e] == pytest.approx(total)
-    assert all(s > 0 for s in history["seconds"])
+    assert all(s > 0 for s in history["seconds"]) and history["val_neg_elbo"] == [None] * 3
+    assert history["run"] == {"model": "MLPVAE", "config": {"latent_dim": 4, "hidden": [32], "likelihood": "bernoulli",
+                                                             "obs_logvar": 0.0},
+                              "epochs": 3, "n_train": 1000, "batch_size": 64, "lr": 1e-3, "beta": 1.0, "seed": 0,
+                              "binarize": None, "loss_fn": "elbo"}
+    assert (history["interrupted"], history["stopped_early"], history["best_epoch"]) == (False, False, None)
     assert not model.training
 
 
@@ -47,23 +62,208 @@ def test_beta_weights_only_the_kl(mnist_small):
     assert history["test_kl"][-1] < 1.0  # a large beta pushes q(z|x) onto the prior
 
 
-def test_nan_loss_names_the_term(model, mnist_small):
+# --- fit trains whatever the model computes, exactly as a hand-written autograd loop does ---------------------
+
+def reference_fit(model, x, batch_size, seed, lr=1e-3):
+    """One epoch written out with autograd and torch.optim.Adam, the same seeds as fit."""
+    set_seed(seed)
+    generator = torch.Generator().manual_seed(seed)
+    optimizer = torch.optim.Adam(model.parameters(), lr=lr)
+    model.train()
+    for idx in torch.randperm(len(x), generator=generator).split(batch_size):
+        xb = x[idx]
+        logits, mu, logvar = model(xb)
+        recon = F.binary_cross_entropy_with_logits(logits, xb, reduction="none").flatten(1).sum(1)
+        kl = -0.5 * (1 + logvar - mu.pow(2) - logvar.exp()).sum(1)
+        loss = (recon + kl).mean()
+        optimizer.zero_grad()
+        loss.backward()
+        optimizer.step()
+    return model
+
+
+def assert_fit_matches_reference(make_model, x, batch_size=64, seed=3):
+    set_seed(0)
+    ours = make_model()
+    theirs = copy.deepcopy(ours)
+    fit(ours, x, epochs=1, batch_size=batch_size, seed=seed, progress=False)
+    reference_fit(theirs, x, batch_size, seed)
+    for (name, p), q in zip(ours.named_parameters(), theirs.parameters()):
+        torch.testing.assert_close(p, q, msg=lambda m: f"{name}: {m}")
+    return ours
+
+
+def test_fit_matches_a_hand_written_autograd_loop(mnist_small):
+    assert_fit_matches_reference(lambda: MLPVAE(latent_dim=4, hidden=(32,)), mnist_small[0][:256])
+
+
+def test_editing_relu_to_tanh_changes_what_fit_trains(mnist_small, monkeypatch):
+    x = mnist_small[0][:256]
+    relu = assert_fit_matches_reference(lambda: MLPVAE(latent_dim=4, hidden=(32,)), x)
+    monkeypatch.setattr(nn, "ReLU", nn.Tanh)  # as if models.py said nn.Tanh() where it says nn.ReLU()
+    tanh = assert_fit_matches_reference(lambda: MLPVAE(latent_dim=4, hidden=(32,)), x)
+    assert isinstance(tanh.encoder.act1, nn.Tanh) and isinstance(tanh.decoder.act1, nn.Tanh)
+    assert not torch.allclose(relu.fc_mu.weight, tanh.fc_mu.weight)
+
+
+def test_added_dropout_is_trained_with(mnist_small):
+    def with_dropout():
+        model = MLPVAE(latent_dim=4, hidden=(32,))
+        model.encoder.add_module("dropout", nn.Dropout(0.5))  # after act1
+        return model
+    model = assert_fit_matches_reference(with_dropout, mnist_small[0][:256])
+    assert not model.training  # fit leaves eval mode: dropout off for evaluation
+    x = mnist_small[0][:8]
+    torch.testing.assert_close(model.encode(x)[0], model.encode(x)[0])
+
+
+def test_patched_reparameterize_is_what_fit_trains(mnist_small, monkeypatch):
+    calls = []
+
+    def torch_normal(mu, logvar):  # notebook 10's pitfall: a sample that sends mu and logvar no gradient
+        calls.append(mu.shape)
+        return torch.normal(mu, (0.5 * logvar).exp())
+    monkeypatch.setattr(vae_helpers.models, "reparameterize", torch_normal)
+    assert_fit_matches_reference(lambda: MLPVAE(latent_dim=4, hidden=(32,)), mnist_small[0][:256])
+    assert len(calls) == 2 * 4  # 4 steps in fit, 4 in the reference
+
+
+def test_train_epoch_is_the_loop_fit_runs(mnist_small):
+    x = mnist_small[0][:256]
+    set_seed(0)
+    a = MLPVAE(latent_dim=4, hidden=(32,))
+    b = copy.deepcopy(a)
+    fit(a, x, epochs=1, batch_size=64, seed=1, progress=False)
+    set_seed(1)
+    recon, kl = train_epoch(b, x, torch.optim.Adam(b.parameters()), 64, generator=torch.Generator().manual_seed(1))
+    assert recon > 0 and kl > 0 and b.training
+    for p, q in zip(a.parameters(), b.parameters()):
+        torch.testing.assert_close(p, q)
+
+
+def test_a_callback_calling_zero_grad_does_not_stop_training(mnist_small):
+    x = mnist_small[0][:256]
+
+    def zero_grad(model, epoch, step):
+        model.zero_grad()
+    zero_grad.every = 1  # after every step
+    set_seed(0)
+    a = MLPVAE(latent_dim=4, hidden=(32,))
+    b = copy.deepcopy(a)
+    fit(a, x, epochs=2, batch_size=64, seed=0, progress=False)
+    fit(b, x, epochs=2, batch_size=64, seed=0, progress=False, callback=zero_grad)
+    for p, q in zip(a.parameters(), b.parameters()):
+        assert torch.equal(p, q)
+
+
+def test_callbacks_run_after_each_epoch_or_every_n_steps(model, mnist_small):
+    x = mnist_small[0][:256]  # 4 steps an epoch
+    seen = []
+    fit(model, x, epochs=2, batch_size=64, progress=False, callback=lambda m, e, s: seen.append((e, s)))
+    assert seen == [(1, 4), (2, 8)]
+
+    class EveryThree:
+        every, seen = 3, []
+
+        def __call__(self, model, epoch, step):
+            self.seen.append((epoch, step))
+    callback = EveryThree()
+    fit(model, x, epochs=2, batch_size=64, progress=False, callback=callback)
+    assert callback.seen == [(1, 3), (2, 6)]
+
+
+def test_helpers_restore_the_training_mode(mnist_small):
+    model = ConvVAE(latent_dim=2)  # BatchNorm: eval mode matters
+    x = mnist_small[0][:16]
+    for mode in (True, False):
+        model.train(mode)
+        with evaluating(model):
+            assert not model.training
+        assert model.training == mode
+        encode_all(model, x)
+        scores(model, x, samples=1)
+        evaluate(model, x)
+        interpolation(model, x[0], x[1], steps=3)
+        assert model.training == mode
+
+
+# --- early stopping and Ctrl-C --------------------------------------------------------------------------------
+
+def test_early_stopping_restores_the_best_weights(model, mnist_small):
     x, _ = mnist_small
-    with torch.no_grad():
-        model.encoder[1][-1].bias.fill_(float("nan"))  # mu and logvar become NaN
-    with pytest.raises(TrainingDiverged, match=r"epoch 1, step 0: the recon and kl terms blew up"):
-        fit(model, x, epochs=1, progress=False)
+    train, val = x[:256], x[256:512]  # 16 steps an epoch
+    steps = []
+
+    def good_then_bad(model, x, beta=1.0, check_x=True):  # after 2 epochs, climb the loss instead
+        steps.append(1)
+        t = elbo(model, x, beta, check_x)
+        return t if len(steps) <= 32 else ELBOTerms(-t.loss, t.recon, t.kl)
+    kept = {}
+    history = fit(model, train, epochs=20, batch_size=16, seed=0, progress=False, loss_fn=good_then_bad, val_x=val,
+                  patience=2, callback=lambda m, e, s: kept.setdefault(e, copy.deepcopy(m.state_dict())))
+    assert history["stopped_early"] and history["best_epoch"] == 2 and history["epoch"] == [1, 2, 3, 4]
+    assert history["val_neg_elbo"][3] > history["val_neg_elbo"][2] > history["val_neg_elbo"][1]
+    for name, value in model.state_dict().items():
+        assert torch.equal(value, kept[2][name]), name
 
 
-def test_keyboard_interrupt_keeps_finished_epochs(model, mnist_small):
+def test_early_stopping_needs_a_held_out_set(model, mnist_small):
+    x, xt = mnist_small
+    with pytest.raises(ValueError, match="patience needs val_x"):
+        fit(model, x, epochs=1, patience=2, progress=False)
+    with pytest.raises(ValueError, match="val_x must be held out from the training images, not the test set"):
+        fit(model, x, xt, epochs=1, val_x=xt, patience=2, progress=False)
+
+
+def test_keyboard_interrupt_keeps_finished_epochs(model, mnist_small, capsys):
     x, xt = mnist_small
 
     def interrupt(model, epoch, step):  # 8 steps an epoch: step 11 is in the middle of epoch 2
         if step == 11:
             raise KeyboardInterrupt
-    history = fit(model, x, xt, epochs=5, callback=interrupt, callback_every=1, progress=False)
-    assert history["epoch"] == [1] and len(history["test_neg_elbo"]) == 1
-    assert torch.isfinite(model.sample(2)).all()
+    interrupt.every = 1
+    history = fit(model, x, xt, epochs=5, callback=interrupt, progress=False)
+    assert history["interrupted"] and history["epoch"] == [1] and len(history["test_neg_elbo"]) == 1
+    assert "Interrupted: returning the history of the 1 finished epoch(s)" in capsys.readouterr().out
+    assert torch.isfinite(model.sample(2)).all() and not model.training
+
+
+# --- divergence and bad input -----------------------------------------------------------------------------------
+
+def test_divergence_restores_finite_weights_and_blames_the_step_size(model, mnist_small):
+    x, _ = mnist_small
+    with pytest.raises(TrainingDiverged, match=r"at epoch 1, step \d+: the .* blew up; fit restored the weights "
+                                               r"from the start of that epoch.*smaller learning rate \(lr=1e\+06"):
+        fit(model, x, epochs=3, lr=1e6, progress=False)
+    assert all(torch.isfinite(p).all() for p in model.parameters())
+    fit(model, x[:128], epochs=1, progress=False)  # usable again
+
+
+def test_non_finite_weights_ask_for_a_new_model_not_a_smaller_lr(model, mnist_small):
+    x, _ = mnist_small
+    with torch.no_grad():
+        model.fc_mu.bias.fill_(float("nan"))
+    with pytest.raises(ValueError, match=r"weights are not finite \(fc_mu.bias\).*Rebuild it") as err:
+        fit(model, x, epochs=1, progress=False)
+    assert "learning rate" not in str(err.value)
+
+
+@pytest.mark.parametrize("kwargs, message", [
+    ({"lr": -1e-3}, r"lr must be a finite number > 0, got -0.001"),
+    ({"lr": float("inf")}, r"lr must be a finite number > 0, got inf"),
+    ({"lr": 0}, r"lr must be a finite number > 0, got 0"),
+    ({"beta": -1.0}, r"beta must be a finite number >= 0, got -1.0"),
+    ({"beta": float("nan")}, r"beta must be a finite number >= 0, got nan"),
+    ({"epochs": -1}, r"epochs must be an integer >= 0, got -1"),
+    ({"epochs": 2.5}, r"epochs must be an integer >= 0, got 2.5"),
+    ({"batch_size": 0}, r"batch_size must be an integer >= 1 \(e.g. batch_size=128\), got 0"),
+    ({"patience": 0, "val_x": torch.rand(4, 1, 28, 28)}, r"patience must be an integer >= 1"),
+    ({"binarize": "static"}, "static binarization happens in load_mnist"),
+])
+def test_bad_arguments_are_named(model, kwargs, message):
+    with pytest.raises(ValueError, match=message) as err:
+        fit(model, torch.rand(10, 1, 28, 28), progress=False, **kwargs)
+    assert "learning rate" not in str(err.value)
 
 
 def test_bad_data_is_rejected(model):
@@ -71,5 +271,35 @@ def test_bad_data_is_rejected(model):
         fit(model, torch.full((10, 1, 28, 28), 255.0), epochs=1, progress=False)
     with pytest.raises(ValueError, match=r"expects images of shape \(B, 1, 28, 28\)"):
         fit(model, torch.rand(10, 784), epochs=1, progress=False)
-    with pytest.raises(ValueError, match="static binarization happens in load_mnist"):
-        fit(model, torch.rand(10, 1, 28, 28), binarize="static", progress=False)
+    with pytest.raises(ValueError, match=r"train_x is empty \(shape \(0, 1, 28, 28\)\)"):
+        fit(model, torch.rand(0, 1, 28, 28), epochs=1, progress=False)
+    with pytest.raises(ValueError, match=r"test_x is empty"):
+        fit(model, torch.rand(10, 1, 28, 28), torch.rand(0, 1, 28, 28), epochs=1, progress=False)
+    with pytest.raises(ValueError, match=r"train_x holds integer pixels up to 255 \(torch.uint8\).*train_x.float\(\) / 255"):
+        fit(model, torch.randint(0, 256, (10, 1, 28, 28), dtype=torch.uint8), epochs=1, progress=False)
+    with pytest.raises(TypeError, match="train_x must be a torch.Tensor"):
+        fit(model, [[0.0]], epochs=1, progress=False)
+
+
+def test_float64_and_binary_uint8_data_are_converted(model):
+    x = torch.bernoulli(torch.full((64, 1, 28, 28), 0.3), generator=torch.Generator().manual_seed(0))
+    reference = copy.deepcopy(model)
+    fit(reference, x, epochs=1, batch_size=32, seed=0, progress=False)
+    for data in (x.double(), x.to(torch.uint8), x.bool()):
+        trained = copy.deepcopy(model)
+        fit(trained, data, data, epochs=1, batch_size=32, seed=0, progress=False)
+        for p, q in zip(trained.parameters(), reference.parameters()):
+            assert torch.equal(p, q), data.dtype
+
+
+def test_model_arguments_are_checked():
+    assert MLPVAE(hidden=400).config.hidden == (400,)
+    assert MLPVAE(hidden=[64, 32]).config.hidden == (64, 32)  # as checkpoints store it
+    with pytest.raises(ValueError, match=r"hidden must be a positive integer or a tuple of them, e.g. hidden=\(400,\)"):
+        MLPVAE(hidden=(400, 0))
+    with pytest.raises(ValueError, match=r"latent_dim must be a positive integer \(e.g. latent_dim=20\), got 0"):
+        MLPVAE(latent_dim=0)
+    with pytest.raises(ValueError, match=r"latent_dim must be a positive integer"):
+        ConvVAE(latent_dim=-2)
+    with pytest.raises(ValueError, match=r"channels must be 2 positive integers, e.g. channels=\(16, 32\); got \(16,\)"):
+        ConvVAE(channels=(16,))

@@ -7,6 +7,7 @@ from sklearn.metrics import roc_auc_score, roc_curve
 
 from .losses import elbo
 from .train import check_data
+from .utils import evaluating
 
 SCORES = ("kl", "recon", "neg_elbo")
 
@@ -16,13 +17,12 @@ def scores(model, x: torch.Tensor, samples: int = 10, batch_size: int = 1000, se
     """Per image: KL(q(z|x) || p(z)), the reconstruction term -log p(x|z) and the negative ELBO, each (N,).
 
     The reconstruction term is averaged over `samples` draws of z, so that the scores barely depend on the seed;
-    the global random state is left as it was.
+    the global random state and the model's mode are left as they were.
     """
-    check_data(model, x, "x")
-    model.eval()
+    x = check_data(model, x, "x")
     device = next(model.parameters()).device
     out = {name: [] for name in SCORES}
-    with torch.random.fork_rng():
+    with torch.random.fork_rng(), evaluating(model):
         torch.manual_seed(seed)
         for xb in x.split(batch_size):
             xb = xb.to(device)

@@ -1,13 +1,15 @@
 """Posterior-collapse diagnostics: how much each latent dimension is used."""
 import torch
 
+from .utils import evaluating
+
 
 @torch.no_grad()
 def encode_all(model, x: torch.Tensor, batch_size: int = 1000):
-    """Encoder means and log-variances for all of x: (N, D), (N, D), in eval mode."""
-    model.eval()
+    """Encoder means and log-variances for all of x: (N, D), (N, D), in eval mode (the model's mode is restored)."""
     device = next(model.parameters()).device
-    parts = [model.encode(xb.to(device)) for xb in x.split(batch_size)]
+    with evaluating(model):
+        parts = [model.encode(xb.to(device)) for xb in x.split(batch_size)]
     return torch.cat([p[0] for p in parts]).cpu(), torch.cat([p[1] for p in parts]).cpu()
 
 

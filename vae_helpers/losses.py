@@ -10,6 +10,8 @@ import torch
 import torch.nn.functional as F
 from tqdm.auto import tqdm
 
+from .utils import evaluating
+
 LOG_2PI = math.log(2 * math.pi)
 
 
@@ -118,7 +120,7 @@ def log_weights(model, x: torch.Tensor, k: int, max_elements: int = 2**20) -> to
     out = []
     for s in range(0, k, chunk):
         n = min(chunk, k - s)
-        eps = torch.randn(n, B, D, device=mu.device).transpose(0, 1)  # (B, n, D)
+        eps = torch.randn(B, n, D, device=mu.device)                   # (B, n, D)
         z = mu[:, None] + std[:, None] * eps                           # (B, n, D)
         decoded = model.decode(z.flatten(0, 1))                        # (B*n, 1, 28, 28)
         if sign is not None:                   # binary x: x l - softplus(l) = -softplus(-l) if x = 1, else -softplus(l)
@@ -138,7 +140,7 @@ def log_likelihood_curve(model, x: torch.Tensor, ks=(1, 10, 100, 1000), batch_si
     """{k: IWAE estimate of log p(x), (N,)} for every k in ks, from the first k of one set of max(ks) samples.
 
     The estimates share their samples (as nested prefixes), so one pass costs what the largest k costs.
-    progress=True shows a progress bar over the images.
+    progress=True shows a progress bar over the images. Runs in eval mode (the model's mode is restored).
     """
     if not ks or min(ks) < 1:
         raise ValueError(f"k must be a positive number of importance samples, got {ks}")
@@ -147,7 +149,8 @@ def log_likelihood_curve(model, x: torch.Tensor, ks=(1, 10, 100, 1000), batch_si
     out = {k: [] for k in ks}
     bar = tqdm(total=len(x), unit="img", desc=f"k = {max(ks)}", disable=not progress)
     for xb in x.split(batch_size):
-        lw = log_weights(model, xb, max(ks), max_elements)                        # (B, k_max)
+        with evaluating(model):
+            lw = log_weights(model, xb, max(ks), max_elements)                    # (B, k_max)
         bar.update(len(xb))
         for k in ks:
             out[k].append(torch.logsumexp(lw[:, :k], dim=1) - math.log(k))        # log (1/k) sum_i w_i

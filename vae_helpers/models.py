@@ -1,4 +1,5 @@
 """VAE models for 28x28 images: the classic MLP VAE and a small convolutional VAE."""
+from collections import OrderedDict
 from dataclasses import asdict, dataclass
 
 import torch
@@ -18,11 +19,18 @@ def reparameterize(mu: torch.Tensor, logvar: torch.Tensor) -> torch.Tensor:
 
 
 class VAE(nn.Module):
-    """Shared VAE plumbing: input checks, forward, sampling. Subclasses build `encoder` and `decoder`."""
+    """Shared VAE plumbing: input checks, forward, sampling.
+
+    Subclasses build `encoder` (images -> features), the heads `fc_mu` and `fc_logvar` (features -> mu, logvar)
+    and `decoder` (z -> logits or means, shaped like the images).
+    """
 
     config: "dataclass"
 
     def _check_config(self) -> None:
+        latent_dim = self.config.latent_dim
+        if isinstance(latent_dim, bool) or not isinstance(latent_dim, int) or latent_dim <= 0:
+            raise ValueError(f"latent_dim must be a positive integer (e.g. latent_dim=20), got {latent_dim!r}")
         if self.config.likelihood not in LIKELIHOODS:
             raise ValueError(f"likelihood must be one of {LIKELIHOODS}, got {self.config.likelihood!r}")
 
@@ -35,9 +43,8 @@ class VAE(nn.Module):
     def encode(self, x: torch.Tensor) -> tuple[torch.Tensor, torch.Tensor]:
         """q(z|x): images (B, 1, 28, 28) -> mu, logvar (B, latent_dim)."""
         self._check_x(x)
-        h = self.encoder(x)                     # (B, 2 * latent_dim)
-        mu, logvar = h.chunk(2, dim=-1)         # (B, D), (B, D)
-        return mu, logvar
+        h = self.encoder(x)                     # (B, features)
+        return self.fc_mu(h), self.fc_logvar(h)  # (B, D), (B, D)
 
     def decode(self, z: torch.Tensor) -> torch.Tensor:
         """p(x|z): z (B, latent_dim) -> logits (Bernoulli) or means (Gaussian), shaped (B, 1, 28, 28)."""
@@ -73,6 +80,16 @@ class VAE(nn.Module):
         return ", ".join(f"{k}={v}" for k, v in asdict(self.config).items())
 
 
+def _sizes(value, name: str, example: str, length: int | None = None) -> tuple[int, ...]:
+    """hidden=400 or hidden=(400,) -> (400,); anything but positive integers -> a ValueError naming `name`."""
+    sizes = (value,) if isinstance(value, int) else tuple(value) if isinstance(value, (tuple, list)) else None
+    if (not sizes or any(isinstance(s, bool) or not isinstance(s, int) or s <= 0 for s in sizes)
+            or (length is not None and len(sizes) != length)):
+        count = f"{length} positive integers" if length else "a positive integer or a tuple of them"
+        raise ValueError(f"{name} must be {count}, e.g. {name}={example}; got {value!r}")
+    return sizes
+
+
 @dataclass
 class MLPConfig:
     latent_dim: int = 20
@@ -81,25 +98,32 @@ class MLPConfig:
     obs_logvar: float = 0.0  # log sigma^2 of a Gaussian decoder (fixed variance)
 
 
-def mlp(sizes, final_activation: bool = False) -> nn.Sequential:
-    """Linear layers with ReLU between them: sizes (784, 400, 40) -> 784-400-40."""
-    layers = []
-    for i, (a, b) in enumerate(zip(sizes[:-1], sizes[1:])):
-        layers.append(nn.Linear(a, b))
-        if i < len(sizes) - 2 or final_activation:
-            layers.append(nn.ReLU())
-    return nn.Sequential(*layers)
-
-
 class MLPVAE(VAE):
-    """The classic MLP VAE: 784-400-(2 x 20) encoder, 20-400-784 decoder (Kingma & Welling 2014)."""
+    """The MLP VAE: 784-400 encoder, two 400-20 heads (mu, logvar), 20-400-784 decoder, ReLU between layers.
+
+    This is the VAE of the PyTorch examples (examples/vae, trained there with Adam, lr 1e-3), which most blog
+    tutorials copy. Kingma & Welling (2014) used 500 tanh hidden units and Adagrad. hidden=(h1, h2, ...) stacks
+    more hidden layers (the decoder mirrors them); hidden=400 means (400,).
+    To try another activation, replace nn.ReLU below: `fit` trains whatever this class computes.
+    """
 
     def __init__(self, latent_dim: int = 20, hidden=(400,), likelihood: str = "bernoulli", obs_logvar: float = 0.0):
         super().__init__()
-        self.config = MLPConfig(latent_dim, tuple(hidden), likelihood, obs_logvar)
+        hidden = _sizes(hidden, "hidden", "(400,)")
+        self.config = MLPConfig(latent_dim, hidden, likelihood, obs_logvar)
         self._check_config()
-        self.encoder = nn.Sequential(nn.Flatten(), mlp((784, *hidden, 2 * latent_dim)))        # (B, 2D)
-        self.decoder = nn.Sequential(mlp((latent_dim, *reversed(hidden), 784)), nn.Unflatten(1, IMAGE_SHAPE))
+        encoder = [("flatten", nn.Flatten())]                                         # (B, 784)
+        for i, (a, b) in enumerate(zip((784, *hidden), hidden), start=1):
+            encoder += [(f"fc{i}", nn.Linear(a, b)), (f"act{i}", nn.ReLU())]          # (B, h_i)
+        self.encoder = nn.Sequential(OrderedDict(encoder))                            # (B, hidden[-1])
+        self.fc_mu = nn.Linear(hidden[-1], latent_dim)                                # (B, D)
+        self.fc_logvar = nn.Linear(hidden[-1], latent_dim)                            # (B, D)
+        decoder, sizes = [], (latent_dim, *reversed(hidden))
+        for i, (a, b) in enumerate(zip(sizes, sizes[1:]), start=1):
+            decoder += [(f"fc{i}", nn.Linear(a, b)), (f"act{i}", nn.ReLU())]          # (B, h_i)
+        decoder += [("fc_out", nn.Linear(hidden[0], 784)),                            # (B, 784) logits
+                    ("unflatten", nn.Unflatten(1, IMAGE_SHAPE))]                      # (B, 1, 28, 28)
+        self.decoder = nn.Sequential(OrderedDict(decoder))
 
 
 @dataclass
@@ -110,33 +134,25 @@ class ConvConfig:
     obs_logvar: float = 0.0
 
 
-class ChannelsLast(nn.Module):
-    """Store activations channels-last: oneDNN's (transposed) convolutions run about 1.4x faster so on a CPU."""
-
-    def forward(self, x: torch.Tensor) -> torch.Tensor:
-        return x.contiguous(memory_format=torch.channels_last)
-
-
 class ConvVAE(VAE):
     """A DCGAN-style conv VAE: two stride-2 convolutions down to 7x7, two transposed convolutions back up."""
 
     def __init__(self, latent_dim: int = 20, channels=(16, 32), likelihood: str = "bernoulli",
                  obs_logvar: float = 0.0):
         super().__init__()
-        self.config = ConvConfig(latent_dim, tuple(channels), likelihood, obs_logvar)
+        c1, c2 = channels = _sizes(channels, "channels", "(16, 32)", length=2)
+        self.config = ConvConfig(latent_dim, channels, likelihood, obs_logvar)
         self._check_config()
-        c1, c2 = channels
         self.encoder = nn.Sequential(
-            ChannelsLast(),
             nn.Conv2d(1, c1, 4, 2, 1), nn.LeakyReLU(0.2),                          # (B, c1, 14, 14)
             nn.Conv2d(c1, c2, 4, 2, 1), nn.BatchNorm2d(c2), nn.LeakyReLU(0.2),     # (B, c2, 7, 7)
-            nn.Flatten(), nn.Linear(c2 * 49, 2 * latent_dim))                      # (B, 2D)
+            nn.Flatten())                                                          # (B, c2 * 49)
+        self.fc_mu = nn.Linear(c2 * 49, latent_dim)                                # (B, D)
+        self.fc_logvar = nn.Linear(c2 * 49, latent_dim)                            # (B, D)
         self.decoder = nn.Sequential(
             nn.Linear(latent_dim, c2 * 49), nn.ReLU(), nn.Unflatten(1, (c2, 7, 7)),  # (B, c2, 7, 7)
-            ChannelsLast(),
             nn.ConvTranspose2d(c2, c1, 4, 2, 1), nn.BatchNorm2d(c1), nn.ReLU(),     # (B, c1, 14, 14)
             nn.ConvTranspose2d(c1, 1, 4, 2, 1))                                     # (B, 1, 28, 28)
-        self.to(memory_format=torch.channels_last)                                  # conv weights too
 
 
 MODELS = {cls.__name__: cls for cls in (MLPVAE, ConvVAE)}

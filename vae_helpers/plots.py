@@ -4,6 +4,7 @@ import torch
 from torchvision.utils import make_grid
 
 from .diagnostics import encode_all
+from .utils import evaluating
 
 
 def image_grid(images: torch.Tensor, nrow: int = 10, title: str | None = None, ax=None):
@@ -24,7 +25,8 @@ def image_grid(images: torch.Tensor, nrow: int = 10, title: str | None = None, a
 
 def reconstructions(model, x: torch.Tensor, nrow: int = 10):
     """Inputs (odd rows) above their reconstructions (even rows), `nrow` digits a row."""
-    x_hat = model.reconstruct(x)                                           # (N, 1, 28, 28)
+    with evaluating(model):
+        x_hat = model.reconstruct(x)                                         # (N, 1, 28, 28)
     rows = [t for i in range(0, len(x), nrow) for t in (x[i:i + nrow].cpu(), x_hat[i:i + nrow].cpu())]
     return image_grid(torch.cat(rows), nrow=nrow, title="inputs (odd rows) and reconstructions (even rows)")
 
@@ -61,11 +63,8 @@ def manifold_images(model, n: int = 20, lo: float = 0.05, hi: float = 0.95) -> t
     z1, z2 = torch.meshgrid(q, q.flip(0), indexing="xy")                           # (n, n) each
     z = torch.stack([z1.reshape(-1), z2.reshape(-1)], dim=1)                      # (n*n, 2)
     device = next(model.parameters()).device
-    was_training = model.training
-    model.eval()
-    images = model.mean_image(model.decode(z.to(device))).cpu()
-    model.train(was_training)
-    return images
+    with evaluating(model):
+        return model.mean_image(model.decode(z.to(device))).cpu()
 
 
 def manifold(model, n: int = 20, lo: float = 0.05, hi: float = 0.95, ax=None, title: str | None = None):
@@ -96,20 +95,24 @@ def latent_scatter(model, x: torch.Tensor, y: torch.Tensor, ax=None, background:
 @torch.no_grad()
 def interpolation(model, x_a: torch.Tensor, x_b: torch.Tensor, steps: int = 10, ax=None, title: str | None = None):
     """Decodings along the straight line between the codes (encoder means) of two images, inputs at both ends."""
-    model.eval()
     device = next(model.parameters()).device
-    mu, _ = model.encode(torch.stack([x_a, x_b]).to(device))                       # (2, D)
-    t = torch.linspace(0, 1, steps, device=device)[:, None]                        # (steps, 1)
-    z = (1 - t) * mu[0] + t * mu[1]                                                # (steps, D)
-    strip = torch.cat([x_a[None].cpu(), model.mean_image(model.decode(z)).cpu(), x_b[None].cpu()])
+    with evaluating(model):
+        mu, _ = model.encode(torch.stack([x_a, x_b]).to(device))                   # (2, D)
+        t = torch.linspace(0, 1, steps, device=device)[:, None]                    # (steps, 1)
+        z = (1 - t) * mu[0] + t * mu[1]                                            # (steps, D)
+        decoded = model.mean_image(model.decode(z)).cpu()                          # (steps, 1, 28, 28)
+    strip = torch.cat([x_a[None].cpu(), decoded, x_b[None].cpu()])
     return image_grid(strip, nrow=len(strip), ax=ax, title=title)
 
 
 class ManifoldRecorder:
-    """A `fit` callback that keeps a frame of the decoded manifold each time it is called."""
+    """A `fit` callback that keeps a frame of the decoded manifold each time it is called.
 
-    def __init__(self, n: int = 10):
-        self.n, self.frames, self.labels = n, [], []
+    every=None: one frame after each epoch; every=k: one frame every k optimizer steps (fit reads `every`).
+    """
+
+    def __init__(self, n: int = 10, every: int | None = None):
+        self.n, self.every, self.frames, self.labels = n, every, [], []
 
     def __call__(self, model, epoch: int, step: int) -> None:
         grid = make_grid(manifold_images(model, self.n), nrow=self.n, padding=0)[0]  # (28n, 28n) in [0, 1]

@@ -1,6 +1,7 @@
 """Small shared utilities: seeding, device choice, smoke-test mode."""
 import os
 import random
+from contextlib import contextmanager
 from pathlib import Path
 
 import numpy as np
@@ -36,3 +37,18 @@ def shown(path) -> str:
     """A path as printed in notebooks: the home folder as ~, so that no machine's paths end up in outputs."""
     path, home = Path(path).resolve(), Path.home().resolve()
     return f"~/{path.relative_to(home)}" if path.is_relative_to(home) else str(path)
+
+
+@contextmanager
+def evaluating(model):
+    """`with evaluating(model):` runs the block in eval mode, then puts back the mode the model was in.
+
+    Eval mode matters for BatchNorm (running statistics) and Dropout (off); a helper that called model.eval()
+    and left it so would make the rest of a training epoch run in eval mode.
+    """
+    was_training = model.training
+    model.eval()
+    try:
+        yield model
+    finally:
+        model.train(was_training)

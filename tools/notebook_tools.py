@@ -1,12 +1,12 @@
 """Maintainer tool: clean notebook metadata after a full run, keeping outputs (`make notebooks` calls it).
 
-Usage: python -m vae_helpers.notebook_tools clean notebooks/*.ipynb
+Usage: python tools/notebook_tools.py clean notebooks/*.ipynb
 """
 import sys
 
 import nbformat
 
-KEEP_CELL = ("tags", "jupyter")                        # tags (nbval, solutions), collapsed-solution flags
+KEEP_CELL = ("tags", "jupyter", "nbgrader")            # tags (nbval), collapsed-solution flags, exercises
 KEEP_NOTEBOOK = ("kernelspec", "language_info", "widgets")
 WIDGET = "application/vnd.jupyter.widget-view+json"
 KERNELSPEC = {"display_name": "Python 3 (ipykernel)", "language": "python", "name": "python3"}
