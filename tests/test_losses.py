@@ -90,15 +90,15 @@ def test_iwae_at_least_elbo_and_grows_with_k(model, mnist_small):
 def test_iwae_chunking_gives_same_estimate(model, mnist_small, monkeypatch):
     """Chunks (how k = 5000 fits in memory) must combine to the one-chunk estimate for the same noise."""
     x = mnist_small[1][:20]
-    eps = torch.randn(64, 20, model.config.latent_dim, generator=torch.Generator().manual_seed(3))
+    eps = torch.randn(20, 64, model.config.latent_dim, generator=torch.Generator().manual_seed(3))  # (B, k, D)
 
     def run(**kwargs):
         drawn = []
 
-        def fake_randn(n, *shape, device=None):
+        def fake_randn(B, n, D, device=None):
             drawn.append(n)
             start = sum(drawn[:-1])
-            return eps[start:start + n]
+            return eps[:, start:start + n]
         monkeypatch.setattr(torch, "randn", fake_randn)
         out = log_likelihood(model, x, k=64, batch_size=20, **kwargs)
         monkeypatch.undo()
@@ -133,9 +133,9 @@ def test_log_weights_match_torch_distributions(x_batch, likelihood):
     if likelihood == "bernoulli_grey":
         x_batch = x_batch * 0.6 + 0.2                                      # grey pixels: the general path
     torch.manual_seed(5)
-    ours = losses.log_weights(model, x_batch, k=7)                         # one chunk: one randn(7, B, D)
+    ours = losses.log_weights(model, x_batch, k=7)                         # one chunk: one randn(B, 7, D)
     torch.manual_seed(5)
-    eps = torch.randn(7, len(x_batch), 4).transpose(0, 1)
+    eps = torch.randn(len(x_batch), 7, 4)                                  # (B, k, D)
     with torch.no_grad():
         ref = _reference_log_weights(model, x_batch, eps, likelihood)
     assert ours.shape == (8, 7)
