@@ -2,7 +2,8 @@
 
 The classic lab's architecture: Conv(1->64, 4x4, stride 2), LeakyReLU, Conv(64->128, 4x4, stride 2), BatchNorm,
 LeakyReLU, Linear to (mu, logvar); the decoder mirrors it with transposed convolutions; tensors in PyTorch's default
-(contiguous) layout. The project's ConvVAE has the same shape with 16 and 32 channels, in channels-last layout.
+(contiguous) layout. The project's ConvVAE has the same shape with 16 and 32 channels; it is timed in the default
+layout and with channels-last weights, to see what that layout buys on this machine.
 Both: 20-D latent, batch 128, Adam 1e-3, statically binarized MNIST, `vae_helpers.train.fit`.
 
 Usage: python benchmarks/conv_speed.py [--repeats 2]
@@ -10,17 +11,18 @@ Usage: python benchmarks/conv_speed.py [--repeats 2]
 import argparse
 
 import torch
-from torch import nn
 
 from vae_helpers import ConvVAE, fit, load_mnist, set_seed
 
 
 def classic_lab_model() -> ConvVAE:
-    """The classic lab's 64/128-channel DCGAN conv VAE, with PyTorch's default memory layout."""
-    model = ConvVAE(channels=(64, 128))
-    model.encoder[0] = nn.Identity()   # drop the channels-last conversions
-    model.decoder[3] = nn.Identity()
-    return model.to(memory_format=torch.contiguous_format)
+    """The classic lab's 64/128-channel DCGAN conv VAE."""
+    return ConvVAE(channels=(64, 128))
+
+
+def channels_last_model() -> ConvVAE:
+    """The project's ConvVAE with its weights stored channels-last (activations follow the weights' layout)."""
+    return ConvVAE().to(memory_format=torch.channels_last)
 
 
 def epoch_seconds(make_model, x: torch.Tensor) -> float:
@@ -33,14 +35,17 @@ def main() -> None:
     parser.add_argument("--repeats", type=int, default=2, help="epochs timed per model; the fastest counts")
     args = parser.parse_args()
     x, _ = load_mnist("train", binarize="static")
-    ours, classic = [], []
+    ours, last, classic = [], [], []
     for _ in range(args.repeats):  # interleaved, so that drifts in machine speed hit both alike
         ours.append(epoch_seconds(ConvVAE, x))
+        last.append(epoch_seconds(channels_last_model, x))
         classic.append(epoch_seconds(classic_lab_model, x))
     n_ours, n_classic = (sum(p.numel() for p in m().parameters()) for m in (ConvVAE, classic_lab_model))
     print(f"torch {torch.__version__}, {torch.get_num_threads()} threads")
     print(f"project ConvVAE (16/32 ch, {n_ours:,} params)    : {min(ours):5.1f} s/epoch  "
           f"(all: {', '.join(f'{t:.1f}' for t in ours)}; target <= 8 s)")
+    print(f"  ... with channels-last weights            : {min(last):5.1f} s/epoch  "
+          f"(all: {', '.join(f'{t:.1f}' for t in last)})")
     print(f"classic lab conv VAE (64/128 ch, {n_classic:,} params): {min(classic):5.1f} s/epoch  "
           f"(all: {', '.join(f'{t:.1f}' for t in classic)})")
     print(f"speed-up: {min(classic) / min(ours):.1f} x")
