@@ -59,6 +59,7 @@ def main() -> None:
             times["project"].append(project_epoch(x))
             times["project, fused Adam"].append(project_epoch(x, fused=True))
             times["DataLoader"].append(dataloader_epoch(root))
+            print("  " + ", ".join(f"{name} {seconds[-1]:.2f} s" for name, seconds in times.items()), flush=True)
     print(f"torch {torch.__version__}, {torch.get_num_threads()} threads; best of {args.repeats} epochs each")
     for name, seconds in times.items():
         print(f"{name:20s}: {min(seconds):6.2f} s/epoch   (all: {', '.join(f'{t:.2f}' for t in seconds)})")

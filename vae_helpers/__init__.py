@@ -2,9 +2,9 @@
 from .data import load_fashion_mnist, load_mnist
 from .losses import elbo, kl_normal, log_likelihood
 from .models import ConvVAE, MLPVAE, reparameterize
-from .train import evaluate, fit
+from .train import evaluate, fit, train_epoch
 from .utils import get_device, is_smoke_test, set_seed
 
 __version__ = "0.1.0"
 __all__ = ["ConvVAE", "MLPVAE", "elbo", "evaluate", "fit", "get_device", "is_smoke_test", "kl_normal",
-           "load_fashion_mnist", "load_mnist", "log_likelihood", "reparameterize", "set_seed"]
+           "load_fashion_mnist", "load_mnist", "log_likelihood", "reparameterize", "set_seed", "train_epoch"]
