@@ -4,6 +4,7 @@ from pathlib import Path
 
 import torch
 
+from . import cachefiles
 from .models import MODELS
 
 FORMAT = "vae_helpers.checkpoint/1"
@@ -14,13 +15,18 @@ def config_dict(model) -> dict:
     return {k: list(v) if isinstance(v, tuple) else v for k, v in asdict(model.config).items()}
 
 
+def contents(model) -> dict:
+    """What `save` writes: the format tag, the model's class name, its configuration and its weights."""
+    return {"format": FORMAT, "model": type(model).__name__, "config": config_dict(model),
+            "state_dict": model.state_dict()}
+
+
 def save(model, path) -> Path:
-    """Write the model's class name, configuration and weights to `path`."""
-    path = Path(path)
-    path.parent.mkdir(parents=True, exist_ok=True)
-    torch.save({"format": FORMAT, "model": type(model).__name__, "config": config_dict(model),
-                "state_dict": model.state_dict()}, path)
-    return path
+    """Write the model's class name, configuration and weights to `path` (`~` allowed) and return the path.
+
+    The file is written beside `path` and moved into place in one step, so an interrupted save leaves the old file.
+    """
+    return cachefiles.save_torch(contents(model), Path(path).expanduser())
 
 
 def _read(path: Path) -> dict:
@@ -39,7 +45,7 @@ def _read(path: Path) -> dict:
 
 def load(path, model=None, device="cpu"):
     """Rebuild the saved model (or fill `model`, whose configuration must match) and return it in eval mode."""
-    path = Path(path)
+    path = Path(path).expanduser()
     ckpt = _read(path)
     name, config = ckpt["model"], ckpt["config"]
     if name not in MODELS:
