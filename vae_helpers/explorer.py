@@ -80,7 +80,7 @@ class Cache:
         self.folder = self.root / f"sweep-{self.key}"
         if self.root.name == self.folder.name:              # given the sweep's own folder (cache.folder)
             self.root, self.folder = self.root.parent, self.root
-        self._models, self._index = {}, {}
+        self._models, self._index, self._reported = {}, {}, set()
         self._scan()
         self._write_config()
         x_train, _ = load_mnist("train", binarize="static")
@@ -109,7 +109,9 @@ class Cache:
                 if meta.get("config_key") != self.key or _stem(meta["beta"], meta["latent_dim"]) != meta_file.stem:
                     raise cachefiles.BrokenEntry(meta_file, "it was written for another sweep configuration")
             except (cachefiles.BrokenEntry, KeyError, TypeError) as err:
-                print(f"explorer cache: {err}; this setting will be trained again", flush=True)
+                if str(err) not in self._reported:                  # once per Cache, not at every scan
+                    self._reported.add(str(err))
+                    print(f"explorer cache: {err}; this setting will be trained again", flush=True)
                 continue
             self._index[(meta["beta"], meta["latent_dim"])] = meta
 
