@@ -32,7 +32,8 @@ def test_an_entry_names_its_weights_and_their_sha256(tmp_path):
     weights = tmp_path / meta["weights"]["file"]
     assert weights.name == f"m-{meta['weights']['sha256'][:16]}.pt"
     assert cachefiles.sha256(weights) == meta["weights"]["sha256"]
-    assert cachefiles.read_entry(tmp_path, "m") == (json.loads((tmp_path / "m.json").read_text()), weights)
+    assert cachefiles.read_entry(tmp_path, "m") == (json.loads((tmp_path / "m.json").read_text()), weights,
+                                                    weights.read_bytes())
     cachefiles.write_entry(tmp_path, "m", {"w": [4]}, {"note": "second"})     # replaces the old weights
     assert len(list(tmp_path.glob("m-*.pt"))) == 1 and cachefiles.read_entry(tmp_path, "m")[0]["note"] == "second"
     json_file = tmp_path / "m.json"

@@ -153,8 +153,11 @@ def write_entry(folder, stem: str, weights_obj, meta: dict) -> dict:
     return meta
 
 
-def read_entry(folder, stem: str, verify: bool = True):
-    """(meta, checkpoint path) of a complete entry, after checking the weights' SHA-256; else BrokenEntry."""
+def read_entry(folder, stem: str):
+    """(meta, weights path, weights bytes) of a complete entry, the bytes checked against their SHA-256.
+
+    The bytes are read once and checked, so nothing can change between the check and their use; else BrokenEntry.
+    """
     folder = Path(folder)
     for attempt in range(3):                   # a writer may replace the entry between our two reads
         meta = read_json(folder / f"{stem}.json")
@@ -163,14 +166,18 @@ def read_entry(folder, stem: str, verify: bool = True):
             raise BrokenEntry(folder / f"{stem}.json", "it does not name its weights file and SHA-256 "
                               "(written by an older vae_helpers, or cut short)")
         path = folder / Path(weights["file"]).name
-        if not path.is_file():
+        try:
+            data = path.read_bytes()
+        except FileNotFoundError:
             if attempt < 2:
                 continue
-            raise BrokenEntry(path, f"the weights file named by {stem}.json is missing")
-        if verify and sha256(path) != weights["sha256"]:
+            raise BrokenEntry(path, f"the weights file named by {stem}.json is missing") from None
+        except OSError as err:
+            raise BrokenEntry(path, f"the weights file cannot be read ({err})") from None
+        if hashlib.sha256(data).hexdigest() != weights["sha256"]:
             if attempt < 2 and read_json(folder / f"{stem}.json").get("weights") != weights:
                 continue
             raise BrokenEntry(path, f"the file is truncated or changed: its SHA-256 does not match the one in "
                               f"{stem}.json")
-        return meta, path
+        return meta, path, data
     raise BrokenEntry(folder / f"{stem}.json", "the entry kept changing while it was read")  # pragma: no cover

@@ -105,7 +105,7 @@ class Cache:
         self._index = {}
         for meta_file in sorted(self.folder.glob("beta*_z*.json")):
             try:
-                meta, _ = cachefiles.read_entry(self.folder, meta_file.stem)
+                meta, _, _ = cachefiles.read_entry(self.folder, meta_file.stem)
                 if meta.get("config_key") != self.key or _stem(meta["beta"], meta["latent_dim"]) != meta_file.stem:
                     raise cachefiles.BrokenEntry(meta_file, "it was written for another sweep configuration")
             except (cachefiles.BrokenEntry, KeyError, TypeError) as err:
@@ -126,8 +126,8 @@ class Cache:
         key = (beta, latent_dim)
         if key not in self._models:
             try:
-                _, weights = cachefiles.read_entry(self.folder, _stem(beta, latent_dim))
-                self._models[key] = checkpoints.load(weights)
+                _, weights, data = cachefiles.read_entry(self.folder, _stem(beta, latent_dim))
+                self._models[key] = checkpoints.load(weights, data=data)
             except (cachefiles.BrokenEntry, ValueError) as err:
                 print(f"explorer cache: {err}; training this setting again", flush=True)
                 self.train(beta, latent_dim)

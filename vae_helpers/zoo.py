@@ -181,8 +181,8 @@ def _entry(name: str, recipe: Recipe, folder: Path):
         problems = training_problems(recipe, meta.get("history"))
         if problems:
             return None, f"{shown(meta_file)} records another training: {'; '.join(problems)}"
-        _, weights = cachefiles.read_entry(folder, name)
-        model = checkpoints.load(weights)
+        _, weights, data = cachefiles.read_entry(folder, name)
+        model = checkpoints.load(weights, data=data)
     except (cachefiles.BrokenEntry, ValueError) as err:
         return None, f"the entry is broken: {err}"
     problem = _model_problem(name, recipe, model)
