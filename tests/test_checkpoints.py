@@ -51,3 +51,39 @@ def test_missing_and_foreign_files(tmp_path):
     torch.save({"weights": torch.zeros(2)}, tmp_path / "other.pt")
     with pytest.raises(ValueError, match="not a vae_helpers checkpoint"):
         checkpoints.load(tmp_path / "other.pt")
+
+
+def test_save_expands_the_home_folder(tmp_path, monkeypatch):
+    monkeypatch.setenv("HOME", str(tmp_path))
+    path = checkpoints.save(MLPVAE(latent_dim=2), "~/m.pt")
+    assert path == tmp_path / "m.pt" and path.is_file() and not (tmp_path / "~").exists()
+    assert checkpoints.load("~/m.pt").config.latent_dim == 2
+
+
+def test_save_to_a_folder_or_an_unwritable_path_names_it(tmp_path, monkeypatch):
+    with pytest.raises(IsADirectoryError, match=rf"Cannot write {tmp_path}: it is a folder.*model\.pt"):
+        checkpoints.save(MLPVAE(), tmp_path)
+    (tmp_path / "file").write_text("not a folder")
+    with pytest.raises(OSError, match=rf"Cannot write {tmp_path / 'file' / 'm.pt'}"):
+        checkpoints.save(MLPVAE(), tmp_path / "file" / "m.pt")
+
+    def refuse(*args, **kwargs):                 # root ignores chmod: refuse as a read-only folder would
+        raise PermissionError(13, "Permission denied")
+    monkeypatch.setattr(checkpoints.cachefiles.tempfile, "mkstemp", refuse)
+    with pytest.raises(PermissionError, match=rf"Cannot write {tmp_path / 'ro.pt'}: Permission denied"):
+        checkpoints.save(MLPVAE(), tmp_path / "ro.pt")
+
+
+def test_an_interrupted_save_keeps_the_old_file(tmp_path, monkeypatch):
+    path = checkpoints.save(MLPVAE(latent_dim=2), tmp_path / "m.pt")
+    real_save = torch.save
+
+    def save_then_ctrl_c(obj, f):
+        real_save(obj, f)
+        f.truncate(1000)                         # half a file written, then Ctrl-C
+        raise KeyboardInterrupt
+    monkeypatch.setattr(checkpoints.cachefiles.torch, "save", save_then_ctrl_c)
+    with pytest.raises(KeyboardInterrupt):
+        checkpoints.save(MLPVAE(latent_dim=3), path)
+    monkeypatch.undo()
+    assert checkpoints.load(path).config.latent_dim == 2 and sorted(p.name for p in tmp_path.iterdir()) == ["m.pt"]

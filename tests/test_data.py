@@ -71,3 +71,17 @@ def test_corrupted_file_names_it_and_says_what_to_do(tmp_path):
     path.write_bytes(bytes(raw))
     with pytest.raises(CorruptedDataError, match=r"t10k-labels-idx1-ubyte\.gz is corrupted.*SHA-256"):
         load_mnist("test", data_dir=folder)
+
+
+def test_checksums_once_per_process_or_every_load_when_asked(tmp_path, monkeypatch):
+    folder = shutil.copytree(data.DATA_DIR / "mnist", tmp_path / "mnist")
+    monkeypatch.delenv(data.CHECK_EVERY_LOAD, raising=False)
+    x, _ = load_mnist("test", data_dir=folder)                  # checked: the first load in this process
+    path = folder / "t10k-labels-idx1-ubyte.gz"
+    raw = bytearray(path.read_bytes())
+    raw[100] ^= 0xFF
+    path.write_bytes(bytes(raw))
+    assert torch.equal(load_mnist("test", data_dir=folder)[0], x)   # later loads: from memory, as documented
+    monkeypatch.setenv(data.CHECK_EVERY_LOAD, "1")
+    with pytest.raises(CorruptedDataError, match="corrupted"):
+        load_mnist("test", data_dir=folder)

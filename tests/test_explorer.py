@@ -66,3 +66,81 @@ def test_train_button_adds_an_off_grid_setting(cache):
 def test_shown_path_hides_the_home_folder(tmp_path):
     from pathlib import Path
     assert explorer.shown(Path.home() / "x" / "y") == "~/x/y"
+
+
+def copy_of(cache, tmp_path):
+    """A private copy of the module's cache folder, to damage or to make read-only."""
+    import shutil
+    return explorer.Cache(shutil.copytree(cache.folder, tmp_path / cache.folder.name), TINY)
+
+
+def test_each_sweep_configuration_has_its_own_models(cache, capsys):
+    from dataclasses import replace
+    wider = explorer.Cache(cache.root, replace(TINY, hidden=(24,)))       # same root folder, another config
+    assert wider.folder != cache.folder and wider.settings() == [] and len(wider.missing()) == 4
+    assert json.loads((wider.folder / "config.json").read_text())["hidden"] == [24]
+    assert json.loads((cache.folder / "config.json").read_text())["hidden"] == [16]
+    for field, value in [("epochs", 3), ("n_train", 255), ("n_test", 127), ("seed", 1), ("betas", (0.5,))]:
+        assert explorer.config_key(replace(TINY, **{field: value})) != cache.key, field
+
+
+def test_file_names_keep_every_digit_of_beta(tmp_path):
+    assert explorer._stem(1.000000001, 2) != explorer._stem(1.0, 2) == "beta1.0_z2"
+    c = explorer.Cache(tmp_path, TINY)
+    c.train(1.0, 2)
+    c.train(1.000000001, 2)
+    again = explorer.Cache(tmp_path, TINY)
+    assert again.settings() == [(1.0, 2), (1.000000001, 2)]
+    assert again.summary(1.000000001, 2)["beta"] == 1.000000001
+
+
+@pytest.mark.parametrize("damage, message", [("pt", "SHA-256 does not match"), ("json", "truncated or is not JSON")])
+def test_a_truncated_file_is_named_and_rebuilt(cache, tmp_path, capsys, damage, message):
+    folder = copy_of(cache, tmp_path).folder
+    meta = json.loads((folder / "beta4.0_z3.json").read_text())
+    path = folder / (meta["weights"]["file"] if damage == "pt" else "beta4.0_z3.json")
+    path.write_bytes(path.read_bytes()[:200])
+    damaged = explorer.Cache(folder, TINY)
+    out = capsys.readouterr().out
+    assert str(path) in out and message in out and "trained again" in out
+    assert damaged.missing() == [(4.0, 3)]
+    damaged.build(progress=False)
+    assert explorer.Cache(folder, TINY).settings() == cache.settings()
+    assert "trained again" not in capsys.readouterr().out
+
+
+def test_a_read_only_complete_cache_is_used_as_it_is(cache, tmp_path, monkeypatch):
+    from cache_helpers import read_only, snapshot
+    folder = copy_of(cache, tmp_path).folder
+    before = snapshot(folder)
+    read_only(monkeypatch, folder)
+    monkeypatch.setattr(explorer, "fit", lambda *a, **k: pytest.fail("a complete cache trains nothing"))
+    ex = explorer.explore(folder, TINY)
+    assert ex.cache.settings() == cache.settings() and ex.image.value[:4] == b"\x89PNG"
+    ex.beta.value = 4.0
+    assert snapshot(folder) == before                                   # nothing written
+
+
+def test_a_read_only_cache_that_needs_training_says_so_before_training(cache, tmp_path, monkeypatch):
+    from cache_helpers import read_only
+    folder = copy_of(cache, tmp_path).folder
+    next(folder.glob("beta0.5_z2-*.pt")).unlink()
+    read_only(monkeypatch, folder)
+    monkeypatch.setattr(explorer, "fit", lambda *a, **k: pytest.fail("it must refuse before training"))
+    with pytest.raises(PermissionError, match=rf"{folder.name} is not writable.*VAE_EXPLORER_CACHE"):
+        explorer.explore(folder, TINY)
+    ex = explorer.Explorer(explorer.Cache(folder, TINY))
+    ex.new_beta.value, ex.new_latent.value = 2.0, 3
+    ex._train_new(None)                                                  # the button says it, with the variable
+    assert "not writable" in ex.status.value and "VAE_EXPLORER_CACHE" in ex.status.value
+
+
+def test_ctrl_c_during_the_train_button_stores_nothing(cache, tmp_path, monkeypatch):
+    from cache_helpers import fake_fit
+    c = copy_of(cache, tmp_path)
+    monkeypatch.setattr(explorer, "fit", lambda *a, **k: {**fake_fit(*a, **k), "interrupted": True})
+    ex = explorer.Explorer(c)
+    ex.new_beta.value, ex.new_latent.value = 3.0, 3
+    ex._train_new(None)
+    assert "Stopped" in ex.status.value and "not stored" in ex.status.value
+    assert (3.0, 3) not in c.settings() and not list(c.folder.glob("beta3.0_z3*"))

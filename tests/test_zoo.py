@@ -1,9 +1,11 @@
 import json
+import os
 
 import pytest
 import torch
+from cache_helpers import fake_fit, history, read_only, snapshot
 
-from vae_helpers import ConvVAE, MLPVAE, fit, load_mnist, set_seed, zoo
+from vae_helpers import ConvVAE, MLPVAE, cachefiles, fit, load_mnist, set_seed, zoo
 
 
 @pytest.fixture
@@ -11,8 +13,29 @@ def smoke(monkeypatch):
     monkeypatch.setenv("CI", "true")     # smoke recipes: 2 epochs on 2,000 images
 
 
+@pytest.fixture
+def full(monkeypatch):
+    monkeypatch.delenv("CI", raising=False)   # the real recipes: 10 epochs on 60,000 images
+
+
+@pytest.fixture
+def no_training(monkeypatch):
+    monkeypatch.setattr(zoo, "fit", lambda *a, **k: pytest.fail("the cached model should have been loaded"))
+
+
+def store_untrained(name, folder, **changes):
+    """Store an untrained model under `name` with a history that shows the recipe's full training."""
+    recipe = zoo._recipe(name)
+    set_seed(0)
+    model = zoo.MODELS[recipe.model](**recipe.config)
+    binarize = "dynamic" if recipe.binarize == "dynamic" else None
+    zoo.store(name, model, history(recipe.epochs, recipe.n_train, binarize, model=recipe.model, **changes),
+              folder=folder)
+    return model
+
+
 def test_zoo_trains_like_notebook_04_then_loads_without_training(smoke, tmp_path, monkeypatch):
-    model, history = zoo.load("mlp", folder=tmp_path, progress=False)    # missing: trained now
+    model, history_ = zoo.load("mlp", folder=tmp_path, progress=False)    # missing: trained now
     # the same calls as notebooks/04_mlp_vae.ipynb, in smoke mode
     x_train = load_mnist("train", binarize="static")[0][:2_000]
     x_test = load_mnist("test", binarize="static")[0]
@@ -21,11 +44,14 @@ def test_zoo_trains_like_notebook_04_then_loads_without_training(smoke, tmp_path
     ref_history = fit(ref, x_train, x_test, epochs=2, seed=0, progress=False)
     for a, b in zip(model.state_dict().values(), ref.state_dict().values()):
         torch.testing.assert_close(a, b)
-    assert history["test_neg_elbo"] == pytest.approx(ref_history["test_neg_elbo"])
+    assert history_["test_neg_elbo"] == pytest.approx(ref_history["test_neg_elbo"])
+    meta = json.loads((tmp_path / "mlp.json").read_text())
+    assert meta["trained"]["epochs_completed"] == 2 and meta["trained"]["n_train"] == 2_000
+    assert meta["trained"]["interrupted"] is False and meta["weights"]["file"].startswith("mlp-")
 
     monkeypatch.setattr(zoo, "fit", lambda *a, **k: pytest.fail("the cached model should have been loaded"))
     again, again_history = zoo.load("mlp", folder=tmp_path)
-    assert again_history == history
+    assert again_history == history_
     for a, b in zip(again.state_dict().values(), model.state_dict().values()):
         torch.testing.assert_close(a, b)
 
@@ -41,10 +67,8 @@ def test_zoo_dynamic_recipe_trains_like_notebook_04(smoke, tmp_path):
         torch.testing.assert_close(a, b)
 
 
-def test_zoo_retrains_when_the_recipe_changed(smoke, tmp_path, monkeypatch):
-    set_seed(0)
-    model = MLPVAE(latent_dim=20, hidden=(400,))
-    zoo.store("mlp", model, {"test_neg_elbo": [1.0]}, folder=tmp_path)
+def test_zoo_retrains_when_the_recipe_changed(smoke, tmp_path, monkeypatch, capsys):
+    store_untrained("mlp", tmp_path)
     meta = json.loads((tmp_path / "mlp.json").read_text())
     meta["recipe"]["epochs"] = 99                                           # written by an older recipe
     (tmp_path / "mlp.json").write_text(json.dumps(meta))
@@ -52,6 +76,32 @@ def test_zoo_retrains_when_the_recipe_changed(smoke, tmp_path, monkeypatch):
     monkeypatch.setattr(zoo, "train", lambda name, folder, progress: calls.append(name) or (None, None))
     zoo.load("mlp", folder=tmp_path)
     assert calls == ["mlp"]
+    assert "another recipe (epochs 99 -> 2)" in capsys.readouterr().out
+
+
+def test_store_rejects_a_1_epoch_model_under_a_10_epoch_recipe(full, tmp_path):
+    set_seed(0)
+    model = MLPVAE(latent_dim=20, hidden=(400,))
+    with pytest.raises(ValueError, match=r"refuses this model.*1 epoch\(s\) completed, the recipe trains 10"
+                                         r".*checkpoints\.save"):
+        zoo.store("mlp", model, history(epochs=1), folder=tmp_path)
+    assert list(tmp_path.iterdir()) == []                                   # nothing written
+
+
+@pytest.mark.parametrize("changes, message", [
+    (dict(done=3, interrupted=True), r"interrupted \(Ctrl-C\) after 3 epoch\(s\).*3 epoch\(s\) completed"),
+    (dict(n_train=1_000), r"trained on 1,000 images, the recipe uses 60,000"),
+    (dict(binarize="dynamic"), r"binarize='dynamic'\), the recipe's static binarization uses binarize=None"),
+    (dict(stopped_early=True), r"stopped early"),
+    (dict(seed=1), r"seed=1, the recipe uses seed=0"),
+])
+def test_store_says_what_differs_from_the_recipe(full, tmp_path, changes, message):
+    model = MLPVAE(latent_dim=20, hidden=(400,))
+    with pytest.raises(ValueError, match=message):
+        zoo.store("mlp", model, history(**changes), folder=tmp_path)
+    with pytest.raises(ValueError, match=r"no 'run' record.*pass the dict that fit returned"):
+        zoo.store("mlp", model, {"test_neg_elbo": [1.0]}, folder=tmp_path)
+    assert list(tmp_path.iterdir()) == []
 
 
 def test_zoo_store_rejects_a_model_of_another_recipe(tmp_path):
@@ -61,3 +111,66 @@ def test_zoo_store_rejects_a_model_of_another_recipe(tmp_path):
         zoo.store("conv", ConvVAE(latent_dim=5), {}, folder=tmp_path)
     with pytest.raises(KeyError, match="known"):
         zoo.load("nope", folder=tmp_path)
+
+
+def break_weights(folder, name):
+    path = folder / json.loads((folder / f"{name}.json").read_text())["weights"]["file"]
+    path.write_bytes(path.read_bytes()[:1000])                             # a save killed half-way
+    return path
+
+
+def break_metadata(folder, name):
+    path = folder / f"{name}.json"
+    path.write_text(path.read_text()[:100])
+    return path
+
+
+@pytest.mark.parametrize("damage, message", [(break_weights, "SHA-256 does not match"),
+                                             (break_metadata, "truncated or is not JSON")])
+def test_a_truncated_entry_is_named_and_trained_again(smoke, tmp_path, monkeypatch, capsys, damage, message):
+    store_untrained("mlp", tmp_path)
+    broken = damage(tmp_path, "mlp")
+    monkeypatch.setattr(zoo, "fit", fake_fit)
+    zoo.load("mlp", folder=tmp_path)                                        # no JSONDecodeError, no torch error
+    out = capsys.readouterr().out
+    assert str(broken) in out and message in out and "training it as notebooks/04" in out
+    monkeypatch.setattr(zoo, "fit", lambda *a, **k: pytest.fail("the rebuilt entry should load"))
+    zoo.load("mlp", folder=tmp_path)
+    assert "loaded 'mlp'" in capsys.readouterr().out
+    assert len(list(tmp_path.glob("mlp-*.pt"))) == 1 and not list(tmp_path.glob("*.tmp"))
+
+
+def test_missing_weights_are_named_and_trained_again(smoke, tmp_path, monkeypatch, capsys):
+    store_untrained("conv", tmp_path)
+    weights = next(tmp_path.glob("conv-*.pt"))
+    weights.unlink()
+    monkeypatch.setattr(zoo, "fit", fake_fit)
+    zoo.load("conv", folder=tmp_path)
+    assert f"{weights}: the weights file named by conv.json is missing" in capsys.readouterr().out
+
+
+def test_a_read_only_complete_cache_is_used_as_it_is(smoke, tmp_path, monkeypatch, no_training):
+    store_untrained("mlp", tmp_path)
+    before = snapshot(tmp_path)
+    read_only(monkeypatch, tmp_path)
+    assert not cachefiles.writable(tmp_path)
+    model, _ = zoo.load("mlp", folder=tmp_path)
+    assert isinstance(model, MLPVAE)
+    assert snapshot(tmp_path) == before                                     # nothing written, not even a lock
+
+
+def test_a_read_only_cache_that_needs_training_says_so_before_training(smoke, tmp_path, monkeypatch, no_training):
+    monkeypatch.setenv("VAE_ZOO_CACHE", str(tmp_path / "shared"))
+    (tmp_path / "shared").mkdir()
+    read_only(monkeypatch, tmp_path)
+    with pytest.raises(PermissionError, match=r"shared/smoke is not writable.*Point VAE_ZOO_CACHE at a writable"):
+        zoo.load("mlp")                                                     # no_training: fails if fit runs
+    assert not (tmp_path / "shared" / "smoke").exists()
+
+
+def test_an_interrupted_training_stores_nothing_and_says_so(smoke, tmp_path, monkeypatch, capsys):
+    monkeypatch.setattr(zoo, "fit", lambda *a, **k: history(2, 2_000, done=1, interrupted=True))
+    with pytest.raises(KeyboardInterrupt):
+        zoo.train("mlp", folder=tmp_path, progress=False)
+    assert "'mlp' was not stored (1 of 2 epochs finished)" in capsys.readouterr().out
+    assert sorted(os.listdir(tmp_path)) == []

@@ -1,9 +1,11 @@
 """Save and load models with their configuration; loading never unpickles code (`weights_only=True`)."""
+import io
 from dataclasses import asdict
 from pathlib import Path
 
 import torch
 
+from . import cachefiles
 from .models import MODELS
 
 FORMAT = "vae_helpers.checkpoint/1"
@@ -14,20 +16,25 @@ def config_dict(model) -> dict:
     return {k: list(v) if isinstance(v, tuple) else v for k, v in asdict(model.config).items()}
 
 
+def contents(model) -> dict:
+    """What `save` writes: the format tag, the model's class name, its configuration and its weights."""
+    return {"format": FORMAT, "model": type(model).__name__, "config": config_dict(model),
+            "state_dict": model.state_dict()}
+
+
 def save(model, path) -> Path:
-    """Write the model's class name, configuration and weights to `path`."""
-    path = Path(path)
-    path.parent.mkdir(parents=True, exist_ok=True)
-    torch.save({"format": FORMAT, "model": type(model).__name__, "config": config_dict(model),
-                "state_dict": model.state_dict()}, path)
-    return path
+    """Write the model's class name, configuration and weights to `path` (`~` allowed) and return the path.
+
+    The file is written beside `path` and moved into place in one step, so an interrupted save leaves the old file.
+    """
+    return cachefiles.save_torch(contents(model), Path(path).expanduser())
 
 
-def _read(path: Path) -> dict:
-    if not path.is_file():
+def _read(path: Path, data: bytes | None = None) -> dict:
+    if data is None and not path.is_file():
         raise FileNotFoundError(f"No checkpoint at {path}; save one first with vae_helpers.checkpoints.save(model, path).")
     try:
-        ckpt = torch.load(path, map_location="cpu", weights_only=True)
+        ckpt = torch.load(path if data is None else io.BytesIO(data), map_location="cpu", weights_only=True)
     except Exception as err:  # a pickle with code in it, a truncated file, not a torch file at all
         raise ValueError(f"{path} is not a readable vae_helpers checkpoint ({type(err).__name__}: {err}). "
                          "Only files written by vae_helpers.checkpoints.save can be loaded.") from err
@@ -37,10 +44,13 @@ def _read(path: Path) -> dict:
     return ckpt
 
 
-def load(path, model=None, device="cpu"):
-    """Rebuild the saved model (or fill `model`, whose configuration must match) and return it in eval mode."""
-    path = Path(path)
-    ckpt = _read(path)
+def load(path, model=None, device="cpu", *, data: bytes | None = None):
+    """Rebuild the saved model (or fill `model`, whose configuration must match) and return it in eval mode.
+
+    data: the file's bytes when they were already read (the caches pass the bytes whose SHA-256 they checked).
+    """
+    path = Path(path).expanduser()
+    ckpt = _read(path, data)
     name, config = ckpt["model"], ckpt["config"]
     if name not in MODELS:
         raise ValueError(f"{path} holds a {name}, which vae_helpers does not define (known: {sorted(MODELS)}).")

@@ -1,8 +1,14 @@
-"""MNIST and Fashion-MNIST, offline: the IDX files ship inside the package and are checked on every load."""
+"""MNIST and Fashion-MNIST, offline: the IDX files ship inside the package and are checked before use.
+
+Each file's SHA-256 is checked the first time a process loads it; the decoded images are then kept in memory, so
+later loads in the same process are instant and not checked again. Set the environment variable
+VAE_CHECK_DATA_EVERY_LOAD=1 to read and check the files on every load.
+"""
 import contextlib
 import functools
 import gzip
 import hashlib
+import os
 import tempfile
 from pathlib import Path
 
@@ -12,6 +18,7 @@ from torchvision.datasets.mnist import read_image_file, read_label_file
 DATA_DIR = Path(__file__).parent / "datafiles"
 SPLIT_FILES = {"train": "train", "test": "t10k"}  # split -> IDX file prefix
 BINARIZE = (None, "static", "dynamic")
+CHECK_EVERY_LOAD = "VAE_CHECK_DATA_EVERY_LOAD"    # set (not "0") to check the SHA-256 on every load
 
 
 class CorruptedDataError(ValueError):
@@ -63,9 +70,16 @@ def raw_folder(dataset: str = "mnist", data_dir: Path | None = None):
         yield Path(tmp)
 
 
-@functools.lru_cache(maxsize=8)
 def _load_uint8(dataset: str, split: str, data_dir: str | None) -> tuple[torch.Tensor, torch.Tensor]:
-    """Images (N, 28, 28) uint8 and labels (N,) int64, read with torchvision's IDX reader."""
+    """Images (N, 28, 28) uint8 and labels (N,) int64: checked and read once per process, or every time."""
+    if os.environ.get(CHECK_EVERY_LOAD, "0") not in ("", "0"):
+        _read_uint8.cache_clear()
+    return _read_uint8(dataset, split, data_dir)
+
+
+@functools.lru_cache(maxsize=8)
+def _read_uint8(dataset: str, split: str, data_dir: str | None) -> tuple[torch.Tensor, torch.Tensor]:
+    """Images (N, 28, 28) uint8 and labels (N,) int64, checked then read with torchvision's IDX reader."""
     if split not in SPLIT_FILES:
         raise ValueError(f"split must be 'train' or 'test', got {split!r}")
     folder = Path(data_dir) if data_dir else DATA_DIR / dataset

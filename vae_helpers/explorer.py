@@ -4,6 +4,8 @@ Build the cache ahead of class with `python -m vae_helpers.explorer build` (or `
 folder it prints to start again. `explore()` is the notebook's one-liner: it trains what is missing, then shows the panel.
 """
 import asyncio
+import hashlib
+import html
 import io
 import json
 import math
@@ -16,7 +18,7 @@ import matplotlib.pyplot as plt
 import torch
 from matplotlib.figure import Figure
 
-from . import checkpoints
+from . import cachefiles, checkpoints
 from .data import load_mnist
 from .diagnostics import active_units, kl_per_dim
 from .models import MLPVAE
@@ -26,6 +28,7 @@ from .utils import cache_dir, is_smoke_test, set_seed, shown
 
 BETAS = (0.1, 0.25, 0.5, 1.0, 2.0, 4.0, 8.0)
 LATENT_SIZES = (2, 5, 10, 20, 50)
+ENV_VAR = "VAE_EXPLORER_CACHE"
 
 
 @dataclass
@@ -49,61 +52,137 @@ def default_config() -> SweepConfig:
 
 def default_cache_dir() -> Path:
     """$VAE_EXPLORER_CACHE, else ~/.cache/vae_helpers/explorer (a smoke/ subfolder under CI)."""
-    return cache_dir("explorer", "VAE_EXPLORER_CACHE")
+    return cache_dir("explorer", ENV_VAR)
+
+
+def config_key(config: SweepConfig) -> str:
+    """A short hash of every field of the sweep's configuration: each configuration has its own cache folder."""
+    return hashlib.sha256(json.dumps(asdict(config), sort_keys=True).encode()).hexdigest()[:12]
 
 
 def _stem(beta: float, latent_dim: int) -> str:
-    return f"beta{beta:g}_z{latent_dim}"
+    """The file name of a setting; repr keeps every digit, so beta = 1.000000001 never overwrites beta = 1."""
+    return f"beta{float(beta)!r}_z{int(latent_dim)}"
 
 
 class Cache:
-    """Trained models and their test-set summaries, one .pt and one .json per (beta, latent size)."""
+    """Trained models and their test-set summaries, one entry per (beta, latent size), in a folder of their own.
+
+    The folder is `<cache_dir>/sweep-<config_key(config)>`: another SweepConfig never sees these models, and its
+    config.json describes them. Each entry is `<stem>.json` (the summary, naming the weights file and its SHA-256;
+    written last) beside `<stem>-<hash>.pt`. Entries that are truncated or do not match are reported and rebuilt.
+    """
 
     def __init__(self, folder=None, config: SweepConfig | None = None):
-        self.folder, self.config = Path(folder or default_cache_dir()), config or default_config()
-        self.folder.mkdir(parents=True, exist_ok=True)
-        (self.folder / "config.json").write_text(json.dumps(asdict(self.config), indent=1))
+        self.config = config or default_config()
+        self.root = Path(folder).expanduser() if folder else default_cache_dir()
+        self.key = config_key(self.config)
+        self.folder = self.root / f"sweep-{self.key}"
+        if self.root.name == self.folder.name:              # given the sweep's own folder (cache.folder)
+            self.root, self.folder = self.root.parent, self.root
+        self._models, self._index, self._reported = {}, {}, set()
+        self._scan()
+        self._write_config()
         x_train, _ = load_mnist("train", binarize="static")
         x_test, _ = load_mnist("test", binarize="static")
         self.x_train, self.x_test = x_train[: self.config.n_train], x_test[: self.config.n_test]
-        self._models = {}
+
+    def _write_config(self) -> None:
+        """Write config.json when it is missing or wrong and the folder can take it (a read-only cache is left)."""
+        path, wanted = self.folder / "config.json", asdict(self.config)
+        try:
+            if cachefiles.read_json(path) == json.loads(json.dumps(wanted)):
+                return
+            print(f"{shown(path)} does not describe this sweep: rewriting it")
+        except cachefiles.BrokenEntry as err:
+            if path.exists():
+                print(f"explorer cache: {err}; rewriting it")
+        if cachefiles.writable(self.folder):
+            cachefiles.write_json(path, wanted)
+
+    def _scan(self) -> None:
+        """Index the complete entries on disk; report the broken ones, which are then trained again."""
+        self._index = {}
+        for meta_file in sorted(self.folder.glob("beta*_z*.json")):
+            try:
+                meta, _, _ = cachefiles.read_entry(self.folder, meta_file.stem)
+                if meta.get("config_key") != self.key or _stem(meta["beta"], meta["latent_dim"]) != meta_file.stem:
+                    raise cachefiles.BrokenEntry(meta_file, "it was written for another sweep configuration")
+            except (cachefiles.BrokenEntry, KeyError, TypeError) as err:
+                if str(err) not in self._reported:                  # once per Cache, not at every scan
+                    self._reported.add(str(err))
+                    print(f"explorer cache: {err}; this setting will be trained again", flush=True)
+                continue
+            self._index[(meta["beta"], meta["latent_dim"])] = meta
 
     def settings(self) -> list[tuple[float, int]]:
         """Every (beta, latent size) with a trained model on disk, grid or not."""
-        found = [json.loads(p.read_text()) for p in self.folder.glob("beta*_z*.json")]
-        return sorted((s["beta"], s["latent_dim"]) for s in found)
+        return sorted(self._index)
 
     def summary(self, beta: float, latent_dim: int) -> dict:
-        return json.loads((self.folder / f"{_stem(beta, latent_dim)}.json").read_text())
+        return self._index[(beta, latent_dim)]
 
     def model(self, beta: float, latent_dim: int):
         key = (beta, latent_dim)
         if key not in self._models:
-            self._models[key] = checkpoints.load(self.folder / f"{_stem(beta, latent_dim)}.pt")
+            try:
+                _, weights, data = cachefiles.read_entry(self.folder, _stem(beta, latent_dim))
+                self._models[key] = checkpoints.load(weights, data=data)
+            except (cachefiles.BrokenEntry, ValueError) as err:
+                print(f"explorer cache: {err}; training this setting again", flush=True)
+                self.train(beta, latent_dim)
         return self._models[key]
 
+    def _where(self, what: str) -> None:
+        cachefiles.require_writable(self.folder, ENV_VAR, what)
+
     def train(self, beta: float, latent_dim: int, progress: bool = False) -> dict:
-        """Train one setting, save it, and return its summary: rate (KL), distortion (recon), active units."""
+        """Train one setting, save it, and return its summary: rate (KL), distortion (recon), active units.
+
+        Ctrl-C stops it: nothing is stored and KeyboardInterrupt is raised again.
+        """
+        self._where(f"the model for beta = {beta:g}, latent size {latent_dim}")   # before training, not after
         set_seed(self.config.seed)
         model = MLPVAE(latent_dim=latent_dim, hidden=self.config.hidden)
         start = time.perf_counter()
-        fit(model, self.x_train, epochs=self.config.epochs, beta=beta, seed=self.config.seed, progress=progress)
+        history = fit(model, self.x_train, epochs=self.config.epochs, beta=beta, seed=self.config.seed,
+                      progress=progress)
+        if history.get("interrupted", len(history["epoch"]) < self.config.epochs):
+            raise KeyboardInterrupt(f"training beta = {beta:g}, latent size {latent_dim} was interrupted")
         test = evaluate(model, self.x_test)
         active, _ = active_units(model, self.x_test)
-        summary = {"beta": beta, "latent_dim": latent_dim, "rate": test["kl"], "distortion": test["recon"],
-                   "active_units": int(active.sum()), "kl_per_dim": kl_per_dim(model, self.x_test).tolist(),
-                   "seconds": time.perf_counter() - start}
-        checkpoints.save(model, self.folder / f"{_stem(beta, latent_dim)}.pt")
-        (self.folder / f"{_stem(beta, latent_dim)}.json").write_text(json.dumps(summary))
-        self._models[(beta, latent_dim)] = model.eval()
+        summary = {"beta": float(beta), "latent_dim": int(latent_dim), "rate": test["kl"],
+                   "distortion": test["recon"], "active_units": int(active.sum()),
+                   "kl_per_dim": kl_per_dim(model, self.x_test).tolist(), "seconds": time.perf_counter() - start,
+                   "epochs_completed": len(history["epoch"]), "config_key": self.key}
+        self._write_config()
+        summary = cachefiles.write_entry(self.folder, _stem(beta, latent_dim), checkpoints.contents(model), summary)
+        self._index[(summary["beta"], summary["latent_dim"])] = summary
+        self._models[(summary["beta"], summary["latent_dim"])] = model.eval()
         return summary
 
+    def missing(self) -> list[tuple[float, int]]:
+        """The grid settings with no complete entry on disk."""
+        return [(b, z) for z in self.config.latent_sizes for b in self.config.betas if (b, z) not in self._index]
+
     def build(self, progress: bool = True) -> float:
-        """Train every grid setting that is missing; return the seconds it took."""
-        start, have = time.perf_counter(), set(self.settings())
-        todo = [(b, z) for z in self.config.latent_sizes for b in self.config.betas if (b, z) not in have]
+        """Train every grid setting that is missing; return the seconds it took.
+
+        Ctrl-C stops the build: the models finished before it are kept, the one in training is not stored.
+        """
+        start = time.perf_counter()
+        self._scan()
+        todo = self.missing()
+        if todo:
+            self._where(f"the {len(todo)} missing models")
         for i, (beta, latent_dim) in enumerate(todo, 1):
-            s = self.train(beta, latent_dim)
+            try:
+                s = self.train(beta, latent_dim)
+            except KeyboardInterrupt:
+                print(f"Stopped: {i - 1} of {len(todo)} models were trained and kept in {shown(self.folder)}; "
+                      f"beta = {beta:g}, latent size {latent_dim} was not stored. Build again to train the "
+                      f"{len(todo) - i + 1} missing.", flush=True)
+                raise
             if progress:
                 print(f"[{i}/{len(todo)}] beta={beta:g}, latent size {latent_dim}: rate {s['rate']:.1f} nats, "
                       f"distortion {s['distortion']:.1f} nats ({s['seconds']:.1f} s)", flush=True)
@@ -236,8 +315,16 @@ class Explorer:
         if beta <= 0:
             self.status.value = "<b>β must be positive.</b>"
             return
-        with self.train_output:
-            self.cache.train(beta, latent_dim, progress=True)
+        with self.train_output:            # an Output widget shows and swallows exceptions: catch ours inside
+            try:
+                self.cache.train(beta, latent_dim, progress=True)
+            except KeyboardInterrupt:
+                self.status.value = (f"<b>Stopped: β = {beta:g}, latent size {latent_dim} was not stored; the cache "
+                                     "is as it was.</b>")
+                return
+            except cachefiles.NotWritable as err:
+                self.status.value = f"<b>{html.escape(str(err))}</b>"
+                return
         self._png.clear()  # every panel's rate-distortion plot gains a point
         if latent_dim not in self.latent.options:
             self.latent.options = sorted({*self.latent.options, latent_dim})
@@ -249,8 +336,7 @@ class Explorer:
 def explore(cache_dir=None, config: SweepConfig | None = None) -> Explorer:
     """Train the missing settings (first use only), then return the explorer (it displays as its widget)."""
     cache = Cache(cache_dir, config)
-    missing = len(cache.config.betas) * len(cache.config.latent_sizes) - len(
-        [s for s in cache.settings() if s[0] in cache.config.betas and s[1] in cache.config.latent_sizes])
+    missing = len(cache.missing())
     if missing:
         print(f"training {missing} models into {shown(cache.folder)} (once; delete the folder to start again)")
         cache.build()
@@ -262,4 +348,7 @@ if __name__ == "__main__":
         sys.exit("usage: python -m vae_helpers.explorer build   (trains the explorer's cache; CI=1 for the smoke one)")
     cache = Cache()
     print(f"building the explorer cache in {shown(cache.folder)}")
-    print(f"done in {cache.build():.0f} s")
+    try:
+        print(f"done in {cache.build():.0f} s")
+    except KeyboardInterrupt:
+        sys.exit(130)

@@ -2,16 +2,24 @@
 
 A later notebook opened first trains the model itself with the same recipe, so every notebook runs on its own.
 The cache is $VAE_ZOO_CACHE, else ~/.cache/vae_helpers/models (a smoke/ subfolder under CI); delete it to retrain.
+
+An entry is `<name>.json` (the recipe, the history of the training that really ran, and the name and SHA-256 of the
+weights file) beside `<name>-<hash>.pt`, both written atomically, the JSON last. `store` accepts only a model whose
+history shows the recipe's full training; `load` uses an entry only when the JSON, the weights' SHA-256 and the
+recorded training all match the recipe, and otherwise says why and trains the model again. A complete cache in a
+read-only folder is used as it is; one that needs training says so before training.
 """
-import json
 from dataclasses import asdict, dataclass, field, replace
 from pathlib import Path
 
-from . import checkpoints
+from . import cachefiles, checkpoints
 from .data import load_mnist
 from .models import MODELS
 from .train import fit
 from .utils import cache_dir, is_smoke_test, set_seed, shown
+
+FORMAT = "vae_helpers.zoo/2"
+ENV_VAR = "VAE_ZOO_CACHE"
 
 
 @dataclass(frozen=True)
@@ -22,8 +30,12 @@ class Recipe:
     config: dict = field(default_factory=dict)   # its keyword arguments
     notebook: str = ""                           # where it is trained in full view
     epochs: int = 10                             # smoke mode: 2
-    n_train: int = 60_000                        # smoke mode: 2,000 (seed 0 throughout)
+    n_train: int = 60_000                        # smoke mode: 2,000
     binarize: str = "static"                     # or "dynamic": grey images, fresh binary pixels every batch
+    seed: int = 0
+    batch_size: int = 128
+    lr: float = 1e-3
+    beta: float = 1.0
 
 
 RECIPES = {
@@ -42,40 +54,150 @@ def _recipe(name: str) -> Recipe:
 
 
 def _folder(folder) -> Path:
-    return cache_dir("models", "VAE_ZOO_CACHE") if folder is None else Path(folder)
+    return cache_dir("models", ENV_VAR) if folder is None else Path(folder).expanduser()
 
 
-def store(name: str, model, history: dict, folder=None) -> None:
-    """Save a model trained with RECIPES[name] (and its fit history) for later notebooks."""
-    recipe, folder, config = _recipe(name), _folder(folder), checkpoints.config_dict(model)
+def _fit_binarize(recipe: Recipe):
+    """fit's binarize argument for the recipe: static pixels are binarized by load_mnist, before fit."""
+    return "dynamic" if recipe.binarize == "dynamic" else None
+
+
+def training_problems(recipe: Recipe, history) -> list[str]:
+    """How the training recorded in `history` (fit's return value) differs from the recipe's; [] when it does not."""
+    if not isinstance(history, dict) or not isinstance(history.get("run"), dict):
+        return ["the history has no 'run' record of its training (pass the dict that fit returned, unchanged)"]
+    run, done = history["run"], len(history.get("epoch") or [])
+    problems = []
+    if history.get("interrupted"):
+        problems.append(f"its training was interrupted (Ctrl-C) after {done} epoch(s)")
+    if history.get("stopped_early"):
+        problems.append(f"its training stopped early (patience ran out; weights of epoch {history.get('best_epoch')})")
+    if done != recipe.epochs:
+        problems.append(f"{done} epoch(s) completed, the recipe trains {recipe.epochs}")
+    elif run.get("epochs", done) != recipe.epochs:
+        problems.append(f"fit was asked for {run.get('epochs')} epochs, the recipe trains {recipe.epochs}")
+    if run.get("n_train") != recipe.n_train:
+        got = run.get("n_train")
+        problems.append(f"trained on {got:,} images, the recipe uses {recipe.n_train:,}" if isinstance(got, int)
+                        else f"the run does not say how many images it used (n_train={got!r})")
+    if run.get("binarize", "missing") != _fit_binarize(recipe):
+        problems.append(f"trained with fit(binarize={run.get('binarize', 'missing')!r}), the recipe's "
+                        f"{recipe.binarize} binarization uses binarize={_fit_binarize(recipe)!r}")
+    if run.get("seed", "missing") != recipe.seed:
+        problems.append(f"seed={run.get('seed', 'missing')!r}, the recipe uses seed={recipe.seed}")
+    for key in ("batch_size", "lr", "beta"):                      # checked when the run records them
+        if key in run and run[key] != getattr(recipe, key):
+            problems.append(f"{key}={run[key]!r}, the recipe uses {key}={getattr(recipe, key)!r}")
+    if run.get("loss_fn", "elbo") != "elbo":
+        problems.append(f"trained on loss_fn={run['loss_fn']}, the recipe trains on the ELBO")
+    if run.get("model", recipe.model) != recipe.model:
+        problems.append(f"the run trained a {run['model']}, the recipe a {recipe.model}")
+    return problems
+
+
+def _model_problem(name: str, recipe: Recipe, model) -> str | None:
+    config = checkpoints.config_dict(model)
     if type(model).__name__ != recipe.model or any(config.get(k) != v for k, v in recipe.config.items()):
-        raise ValueError(f"{name!r} must be a {recipe.model}({recipe.config}), got {type(model).__name__} "
-                         f"{config}; store it under another name or change RECIPES.")
-    checkpoints.save(model, folder / f"{name}.pt")
-    (folder / f"{name}.json").write_text(json.dumps({"recipe": asdict(recipe), "history": history}))
+        return (f"{name!r} must be a {recipe.model}({recipe.config}), got {type(model).__name__} {config}; "
+                "store it under another name or change RECIPES.")
+    return None
+
+
+def store(name: str, model, history: dict, folder=None) -> Path:
+    """Save a model trained with RECIPES[name], with the history fit returned, for later notebooks.
+
+    Refused (ValueError, saying what differs) unless the history shows the recipe's full training: as many
+    epochs, the same images and binarization, the same seed, not interrupted, not stopped early.
+    """
+    recipe, folder = _recipe(name), _folder(folder)
+    problem = _model_problem(name, recipe, model)
+    if problem:
+        raise ValueError(problem)
+    problems = training_problems(recipe, history)
+    if problems:
+        raise ValueError(
+            f"zoo.store({name!r}) refuses this model: its history does not show the full training of the recipe "
+            f"({recipe.epochs} epochs on {recipe.n_train:,} images, {recipe.binarize} binarization, seed "
+            f"{recipe.seed}, as {recipe.notebook} trains it): " + "; ".join(problems) + ". Later notebooks load "
+            f"{name!r} from the zoo, so only that training may go there; keep your own model with "
+            "vae_helpers.checkpoints.save(model, path) instead.")
+    cachefiles.require_writable(folder, ENV_VAR, f"{name!r}")
+    run = history["run"]
+    trained = {"model": type(model).__name__, "config": checkpoints.config_dict(model),
+               "epochs_completed": len(history["epoch"]), "n_train": run.get("n_train"),
+               "binarize": recipe.binarize, "seed": run.get("seed"), "interrupted": bool(history.get("interrupted")),
+               "stopped_early": bool(history.get("stopped_early"))}
+    cachefiles.write_entry(folder, name, checkpoints.contents(model),
+                           {"format": FORMAT, "recipe": asdict(recipe), "trained": trained, "history": history})
+    return folder / f"{name}.json"
+
+
+def _complete_history(history: dict, recipe: Recipe, n_train: int) -> dict:
+    """Add the run record and the interrupted flag when the installed fit does not return them (cheap fallback)."""
+    history.setdefault("run", {"model": recipe.model, "config": dict(recipe.config), "epochs": recipe.epochs,
+                               "n_train": n_train, "batch_size": 128, "lr": 1e-3, "beta": 1.0, "seed": recipe.seed,
+                               "binarize": _fit_binarize(recipe), "loss_fn": "elbo"})
+    history.setdefault("interrupted", len(history["epoch"]) < recipe.epochs)
+    history.setdefault("stopped_early", False)
+    return history
 
 
 def train(name: str, folder=None, progress: bool = True):
-    """Train RECIPES[name] exactly as its notebook does, store it, and return (model, history)."""
-    recipe = _recipe(name)
+    """Train RECIPES[name] exactly as its notebook does, store it, and return (model, history).
+
+    Ctrl-C stops it: nothing is stored, the cache stays as it was, and KeyboardInterrupt is raised again.
+    """
+    recipe, folder = _recipe(name), _folder(folder)
+    cachefiles.require_writable(folder, ENV_VAR, f"the trained {name!r}")      # before minutes of training
     dynamic = recipe.binarize == "dynamic"
     x_train = load_mnist("train", binarize=None if dynamic else "static")[0][: recipe.n_train]
     x_test = load_mnist("test", binarize=recipe.binarize, seed=0)[0]
-    set_seed(0)
+    set_seed(recipe.seed)
     model = MODELS[recipe.model](**recipe.config)
-    history = fit(model, x_train, x_test, epochs=recipe.epochs, seed=0, binarize="dynamic" if dynamic else None,
-                  progress=progress)
+    history = fit(model, x_train, x_test, epochs=recipe.epochs, batch_size=recipe.batch_size, lr=recipe.lr,
+                  beta=recipe.beta, seed=recipe.seed, binarize=_fit_binarize(recipe), progress=progress)
+    _complete_history(history, recipe, len(x_train))
+    if history["interrupted"]:
+        print(f"Stopped: {name!r} was not stored ({len(history['epoch'])} of {recipe.epochs} epochs finished); "
+              f"the zoo in {shown(folder)} is as it was. Run again to train it.", flush=True)
+        raise KeyboardInterrupt(f"zoo.train({name!r}) interrupted")
     store(name, model, history, folder)
     return model.eval(), history
 
 
-def load(name: str, folder=None, progress: bool = True):
-    """(model, history) for RECIPES[name]: from the cache, or trained now (minutes, once) when it is missing."""
-    recipe, folder = _recipe(name), _folder(folder)
+def _entry(name: str, recipe: Recipe, folder: Path):
+    """(model, history) of a usable entry, or (None, why it cannot be used)."""
     meta_file = folder / f"{name}.json"
-    meta = json.loads(meta_file.read_text()) if meta_file.is_file() else {}
-    if meta.get("recipe") == asdict(recipe):
+    if not meta_file.exists():
+        return None, f"{name!r} is not in {shown(folder)} yet"
+    try:
+        meta = cachefiles.read_json(meta_file)
+        if meta.get("format") != FORMAT:
+            return None, f"{shown(meta_file)} was written by an older vae_helpers, without a record of its training"
+        if meta.get("recipe") != asdict(recipe):
+            changed = [f"{k} {meta['recipe'].get(k)!r} -> {v!r}" for k, v in asdict(recipe).items()
+                       if not isinstance(meta.get("recipe"), dict) or meta["recipe"].get(k) != v]
+            return None, f"{shown(meta_file)} was trained with another recipe ({', '.join(changed)})"
+        problems = training_problems(recipe, meta.get("history"))
+        if problems:
+            return None, f"{shown(meta_file)} records another training: {'; '.join(problems)}"
+        _, weights, data = cachefiles.read_entry(folder, name)
+        model = checkpoints.load(weights, data=data)
+    except (cachefiles.BrokenEntry, ValueError) as err:
+        return None, f"the entry is broken: {err}"
+    problem = _model_problem(name, recipe, model)
+    return (model, meta["history"]) if problem is None else (None, f"{shown(weights)} holds another model: {problem}")
+
+
+def load(name: str, folder=None, progress: bool = True):
+    """(model, history) for RECIPES[name]: from the cache, or trained now (minutes, once) when it is missing.
+
+    A missing, broken or mismatching entry is reported (with its path and why) and trained again.
+    """
+    recipe, folder = _recipe(name), _folder(folder)
+    model, why = _entry(name, recipe, folder)
+    if model is not None:
         print(f"loaded {name!r} from {shown(folder)} (trained by {recipe.notebook})")
-        return checkpoints.load(folder / f"{name}.pt"), meta["history"]
-    print(f"{name!r} is not in {shown(folder)} yet: training it as {recipe.notebook} does")
+        return model, why
+    print(f"{why}: training it as {recipe.notebook} does", flush=True)
     return train(name, folder, progress)
