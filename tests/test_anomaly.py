@@ -1,3 +1,5 @@
+import math
+
 import pytest
 import torch
 
@@ -60,3 +62,15 @@ def test_threshold_keeps_the_false_positive_rate():
     assert (held_out > t).float().mean().item() == pytest.approx(0.05, abs=0.002)
     with pytest.raises(ValueError, match="fraction"):
         anomaly.threshold_at(held_out, fpr=5)
+
+
+def test_complexity_is_png_length_in_nats():
+    blank, noisy = torch.zeros(1, 1, 28, 28), binarize(torch.rand(1, 1, 28, 28))
+    c = anomaly.complexity(torch.cat([blank, noisy, blank]))
+    assert c.shape == (3,) and c[0] == c[2] and c[1] > c[0] + 50   # noise compresses far worse than a blank
+    n_bytes = c / (8 * math.log(2))
+    torch.testing.assert_close(n_bytes, n_bytes.round())               # whole bytes, in nats
+    with pytest.raises(ValueError, match="binary pixels"):
+        anomaly.complexity(torch.full((1, 1, 28, 28), 0.3))
+    with pytest.raises(ValueError, match=r"\(N, 1, H, W\)"):
+        anomaly.complexity(torch.zeros(28, 28))

@@ -2,7 +2,11 @@
 
 Taught in notebooks/08_anomaly_detection.ipynb. Every score is in nats, and higher means more unusual.
 """
+import io
+import math
+
 import torch
+from PIL import Image
 from sklearn.metrics import roc_auc_score, roc_curve
 
 from .losses import elbo
@@ -32,6 +36,25 @@ def scores(model, x: torch.Tensor, samples: int = 10, batch_size: int = 1000, se
             for name, value in zip(SCORES, (kl, recon, recon + kl)):
                 out[name].append(value.cpu())
     return {name: torch.cat(values) for name, values in out.items()}
+
+
+def complexity(x: torch.Tensor) -> torch.Tensor:
+    """Each binary image's length saved as a 1-bit PNG, in nats (bits x ln 2): (N,).
+
+    A general-purpose compressor is a model of all images, so this is an input-complexity estimate in the sense
+    of Serra et al. (2020); the negative ELBO minus it is their complexity-corrected score (a log-likelihood
+    ratio against the compressor). PNG's headers add the same constant to every image.
+    """
+    if not isinstance(x, torch.Tensor) or x.dim() != 4 or x.shape[1] != 1:
+        raise ValueError(f"x must be a tensor of images (N, 1, H, W), got {getattr(x, 'shape', type(x).__name__)}")
+    if not ((x == 0) | (x == 1)).all():
+        raise ValueError("x must hold binary pixels (0 or 1): binarize it first, e.g. vae_helpers.data.binarize(x)")
+    lengths = []
+    for image in x.bool().cpu().numpy():
+        buffer = io.BytesIO()
+        Image.fromarray(image[0]).save(buffer, format="PNG")      # a bool array saves as a 1-bit PNG
+        lengths.append(len(buffer.getvalue()))
+    return torch.tensor(lengths, dtype=torch.float32) * 8 * math.log(2)
 
 
 def uniform_noise(n: int, seed: int = 0) -> torch.Tensor:
