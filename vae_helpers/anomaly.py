@@ -1,4 +1,4 @@
-"""Anomaly detection with a trained VAE: per-image scores, out-of-distribution sets, ROC and thresholds.
+"""Anomaly detection with a trained VAE: per-image scores, out-of-distribution sets, ROC, thresholds, complexity.
 
 Taught in notebooks/08_anomaly_detection.ipynb. Every score is in nats, and higher means more unusual.
 """
