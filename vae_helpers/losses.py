@@ -93,12 +93,13 @@ class ELBOTerms(NamedTuple):
     kl: torch.Tensor     # (B,) KL(q(z|x) || p(z)), closed form
 
 
-def elbo(model, x: torch.Tensor, beta: float = 1.0, check_x: bool = True) -> ELBOTerms:
+def elbo(model, x: torch.Tensor, beta: float = 1.0, check_x: bool = True, y=None) -> ELBOTerms:
     """ELBO(x) = E_q(z|x)[log p(x|z)] - KL(q(z|x) || p(z)), estimated with one sample z; terms per sample.
 
-    Taught in notebooks/02_elbo.ipynb and notebooks/04_mlp_vae.ipynb.
+    Taught in notebooks/02_elbo.ipynb and notebooks/04_mlp_vae.ipynb. With labels y (a conditional VAE,
+    notebooks/12_conditional_vae.ipynb) both networks read them: model(x, y) gives q(z|x, y) and p(x|z, y).
     """
-    decoded, mu, logvar = model(x)                             # (B, 1, 28, 28), (B, D), (B, D)
+    decoded, mu, logvar = model(x) if y is None else model(x, y)  # (B, 1, 28, 28), (B, D), (B, D)
     recon = -reconstruction_log_likelihood(model, x, decoded, check_x)  # -E_q[log p(x|z)], one sample z
     kl = kl_normal(mu, logvar)                                 # KL(q(z|x) || N(0, I))
     return ELBOTerms(recon + beta * kl, recon, kl)

@@ -51,26 +51,48 @@ def check_data(model, x, name: str) -> torch.Tensor:
     return x
 
 
+def check_labels(y, x, name: str) -> torch.Tensor:
+    """Raise a clear error unless y holds one label (or one-hot row) per image of x; return y."""
+    if x is None:
+        raise ValueError(f"{name} labels images that were not given: pass the images too, or drop {name}")
+    if not isinstance(y, torch.Tensor) or len(y) != len(x):
+        got = f"{len(y)} labels" if isinstance(y, torch.Tensor) else type(y).__name__
+        raise ValueError(f"{name} must be a tensor with one label per image ({len(x)}), got {got}")
+    return y
+
+
+def _batches(y, batch_size: int, n: int):
+    """y.split(batch_size), or None for each of the n images' batches when there are no labels."""
+    return y.split(batch_size) if y is not None else [None] * math.ceil(n / batch_size)
+
+
 @torch.no_grad()
-def evaluate(model, x: torch.Tensor, batch_size: int = 1000) -> dict:
-    """Mean per-image negative ELBO, reconstruction and KL terms (nats) of `model` on `x`, in eval mode."""
+def evaluate(model, x: torch.Tensor, batch_size: int = 1000, y: torch.Tensor | None = None) -> dict:
+    """Mean per-image negative ELBO, reconstruction and KL terms (nats) of `model` on `x`, in eval mode.
+
+    y: the labels of a conditional VAE (notebook 12), one per image, passed on as elbo(model, x, y=labels).
+    """
     x = check_data(model, x, "x")
+    y = None if y is None else check_labels(y, x, "y")
     device = next(model.parameters()).device
     sums = torch.zeros(2)
     with evaluating(model):
-        for xb in x.split(batch_size):
-            terms = elbo(model, xb.to(device), check_x=False)  # x was checked whole above
+        for xb, yb in zip(x.split(batch_size), _batches(y, batch_size, len(x))):
+            labels = {} if yb is None else {"y": yb.to(device)}
+            terms = elbo(model, xb.to(device), check_x=False, **labels)  # x was checked whole above
             sums += torch.stack([terms.recon.sum(), terms.kl.sum()]).cpu()
     recon, kl = (sums / len(x)).tolist()
     return {"neg_elbo": recon + kl, "recon": recon, "kl": kl}
 
 
 def train_epoch(model, x, optimizer, batch_size=128, beta=1.0, binarize=None, loss_fn=elbo, generator=None,
-                on_step=None):
+                on_step=None, y=None):
     """One pass over x (N, 1, 28, 28) in random batches: loss, backward, optimizer step. Returns the mean
     reconstruction and KL terms over the epoch (nats per image). Puts the model in train mode.
 
     on_step(loss), if given, runs after every step (fit uses it for its progress bar and step callbacks).
+    y: labels for a conditional VAE (notebook 12); each batch's labels, taken with the same indices as its
+    images, reach the loss as loss_fn(model, xb, beta, check_x=False, y=yb).
     """
     model.train()
     sums = torch.zeros(2, device=x.device)
@@ -78,7 +100,8 @@ def train_epoch(model, x, optimizer, batch_size=128, beta=1.0, binarize=None, lo
         xb = x.index_select(0, idx.to(x.device))        # (B, 1, 28, 28), faster than x[idx]
         if binarize == "dynamic":
             xb = torch.bernoulli(xb)                    # fresh binary pixels, p = grey level
-        terms = loss_fn(model, xb, beta, check_x=False)  # per-image loss, recon, kl (B,) each
+        labels = {} if y is None else {"y": y.index_select(0, idx.to(y.device))}  # a conditional VAE's labels
+        terms = loss_fn(model, xb, beta, check_x=False, **labels)  # per-image loss, recon, kl (B,) each
         loss = terms.loss.mean()                        # mean over the batch of per-image sums
         if not torch.isfinite(loss):                    # stop before a NaN reaches the weights
             raise TrainingDiverged(f"the loss became {loss.item()}", terms)
@@ -149,7 +172,8 @@ def _state(model) -> dict:
 
 def fit(model, train_x, test_x=None, epochs: int = 10, batch_size: int = 128, lr: float = 1e-3, beta: float = 1.0,
         seed: int | None = None, binarize: str | None = None, progress: bool = True, callback=None,
-        loss_fn=elbo, val_x=None, patience: int | None = None, optimizer=None) -> dict:
+        loss_fn=elbo, val_x=None, patience: int | None = None, optimizer=None, train_y=None, test_y=None,
+        val_y=None) -> dict:
     """Train `model` with torch.optim.Adam on the negative beta-ELBO, `epochs` times `train_epoch`; return the history.
 
     history[key] is a list over epochs for "epoch", "train_neg_elbo", "train_recon", "train_kl" (nats per image,
@@ -173,6 +197,8 @@ def fit(model, train_x, test_x=None, epochs: int = 10, batch_size: int = 128, lr
     validation epoch (best_epoch).
     optimizer: a torch.optim optimizer over the model's parameters; None builds adam(model, lr), i.e.
     torch.optim.Adam(model.parameters(), lr=lr, fused=True).
+    train_y, test_y, val_y: labels for a conditional VAE (notebooks/12_conditional_vae.ipynb), one per image of
+    train_x, test_x, val_x; train_epoch passes each batch's labels to loss_fn as y=, evaluate to elbo.
     Ctrl-C (KeyboardInterrupt) stops cleanly: interrupted=True, the finished epochs stay in the history.
     If the loss becomes NaN or infinite, fit restores the weights from the start of that epoch and raises
     TrainingDiverged. The model is left in eval mode, ready for evaluate, sampling and plots.
@@ -181,17 +207,21 @@ def fit(model, train_x, test_x=None, epochs: int = 10, batch_size: int = 128, lr
     train_x = check_data(model, train_x, "train_x")
     test_x = None if test_x is None else check_data(model, test_x, "test_x")
     val_x = None if val_x is None else check_data(model, val_x, "val_x")
+    train_y, test_y, val_y = (None if y is None else check_labels(y, x, name) for y, x, name in
+                              ((train_y, train_x, "train_y"), (test_y, test_x, "test_y"), (val_y, val_x, "val_y")))
     if seed is not None:
         set_seed(seed)
     device = next(model.parameters()).device
     train_x = train_x.to(device)
+    train_y = None if train_y is None else train_y.to(device)
     if optimizer is None:
         optimizer = adam(model, lr)
     generator = torch.Generator().manual_seed(seed if seed is not None else int(torch.randint(2**31, ())))
     history = {key: [] for key in HISTORY_KEYS[:9]}
     history.update(run={"model": type(model).__name__, "config": config_dict(model), "epochs": epochs,
                         "n_train": len(train_x), "batch_size": batch_size, "lr": lr, "beta": beta, "seed": seed,
-                        "binarize": binarize, "loss_fn": getattr(loss_fn, "__name__", repr(loss_fn))},
+                        "binarize": binarize, "loss_fn": getattr(loss_fn, "__name__", repr(loss_fn)),
+                        **({"labels": True} if train_y is not None else {})},
                    interrupted=False, stopped_early=False, best_epoch=None)
     n_batches = math.ceil(len(train_x) / batch_size)
     every = getattr(callback, "every", None)
@@ -214,13 +244,14 @@ def fit(model, train_x, test_x=None, epochs: int = 10, batch_size: int = 128, lr
             start = time.perf_counter()
             try:
                 recon, kl = train_epoch(model, train_x, optimizer, batch_size, beta, binarize, loss_fn, generator,
-                                        on_step)
+                                        on_step, y=train_y)
             except TrainingDiverged as err:
                 model.load_state_dict(start_state)
                 raise TrainingDiverged(_diverged_message(err.terms, epoch, step, lr, restored=True)) from None
             seconds = time.perf_counter() - start
-            test = evaluate(model, test_x) if test_x is not None else dict.fromkeys(("neg_elbo", "recon", "kl"))
-            val = evaluate(model, val_x)["neg_elbo"] if val_x is not None else None
+            test = (evaluate(model, test_x, y=test_y) if test_x is not None
+                    else dict.fromkeys(("neg_elbo", "recon", "kl")))
+            val = evaluate(model, val_x, y=val_y)["neg_elbo"] if val_x is not None else None
             for key, value in zip(HISTORY_KEYS, (epoch, recon + kl, recon, kl, test["neg_elbo"], test["recon"],
                                                  test["kl"], val, seconds)):
                 history[key].append(value)

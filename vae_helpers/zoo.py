@@ -36,6 +36,7 @@ class Recipe:
     batch_size: int = 128
     lr: float = 1e-3
     beta: float = 1.0
+    labels: bool = False                         # a conditional VAE: fit gets train_y= and test_y=
 
 
 RECIPES = {
@@ -43,6 +44,8 @@ RECIPES = {
     "conv": Recipe("ConvVAE", {"latent_dim": 20, "channels": [16, 32]}, "notebooks/06_conv_vae.ipynb"),
     "mlp_dynamic": Recipe("MLPVAE", {"latent_dim": 20, "hidden": [400]}, "notebooks/04_mlp_vae.ipynb",
                           epochs=5, binarize="dynamic"),
+    "cvae": Recipe("ConditionalVAE", {"latent_dim": 2, "hidden": [400], "n_classes": 10},
+                   "notebooks/12_conditional_vae.ipynb", labels=True),
 }
 
 
@@ -90,6 +93,9 @@ def training_problems(recipe: Recipe, history) -> list[str]:
             problems.append(f"{key}={run[key]!r}, the recipe uses {key}={getattr(recipe, key)!r}")
     if run.get("loss_fn", "elbo") != "elbo":
         problems.append(f"trained on loss_fn={run['loss_fn']}, the recipe trains on the ELBO")
+    if run.get("labels", False) != recipe.labels:
+        problems.append(f"trained {'with' if run.get('labels') else 'without'} labels (train_y=), the recipe "
+                        f"{'with' if recipe.labels else 'without'}")
     if run.get("model", recipe.model) != recipe.model:
         problems.append(f"the run trained a {run['model']}, the recipe a {recipe.model}")
     return problems
@@ -150,12 +156,14 @@ def train(name: str, folder=None, progress: bool = True):
     recipe, folder = _recipe(name), _folder(folder)
     cachefiles.require_writable(folder, ENV_VAR, f"the trained {name!r}")      # before minutes of training
     dynamic = recipe.binarize == "dynamic"
-    x_train = load_mnist("train", binarize=None if dynamic else "static")[0][: recipe.n_train]
-    x_test = load_mnist("test", binarize=recipe.binarize, seed=0)[0]
+    x_train, y_train = load_mnist("train", binarize=None if dynamic else "static")
+    x_test, y_test = load_mnist("test", binarize=recipe.binarize, seed=0)
+    x_train = x_train[: recipe.n_train]
+    labels = {"train_y": y_train[: recipe.n_train], "test_y": y_test} if recipe.labels else {}
     set_seed(recipe.seed)
     model = MODELS[recipe.model](**recipe.config)
     history = fit(model, x_train, x_test, epochs=recipe.epochs, batch_size=recipe.batch_size, lr=recipe.lr,
-                  beta=recipe.beta, seed=recipe.seed, binarize=_fit_binarize(recipe), progress=progress)
+                  beta=recipe.beta, seed=recipe.seed, binarize=_fit_binarize(recipe), progress=progress, **labels)
     _complete_history(history, recipe, len(x_train))
     if history["interrupted"]:
         print(f"Stopped: {name!r} was not stored ({len(history['epoch'])} of {recipe.epochs} epochs finished); "

@@ -1,0 +1,107 @@
+import pytest
+import torch
+
+from vae_helpers import checkpoints, elbo, evaluate, fit, set_seed
+from vae_helpers.conditional import ConditionalVAE, as_unconditional, style_directions
+
+
+@pytest.fixture
+def cvae():
+    set_seed(0)
+    return ConditionalVAE(latent_dim=4, hidden=(32,))
+
+
+@pytest.fixture(scope="module")
+def labelled():
+    from vae_helpers import load_mnist
+    x, y = load_mnist("train", binarize="static")
+    return x[:600], y[:600]
+
+
+def test_shapes_and_label_forms(cvae, x_batch):
+    y = torch.arange(8) % 10
+    decoded, mu, logvar = cvae(x_batch, y)
+    assert decoded.shape == (8, 1, 28, 28) and mu.shape == logvar.shape == (8, 4)
+    onehot = torch.nn.functional.one_hot(y, 10).float()
+    torch.testing.assert_close(cvae.encode(x_batch, y), cvae.encode(x_batch, onehot))
+    torch.testing.assert_close(cvae.generate(mu, 7), cvae.generate(mu, torch.full((8,), 7)))  # one label, broadcast
+    assert cvae.sample(5, y=2, generator=torch.Generator().manual_seed(0)).shape == (5, 1, 28, 28)
+
+
+def test_bad_labels_say_what_is_wrong(cvae, x_batch):
+    with pytest.raises(ValueError, match="needs the labels"):
+        cvae(x_batch)
+    with pytest.raises(ValueError, match=r"class labels in 0\.\.9"):
+        cvae.encode(x_batch, torch.full((8,), 10))
+    with pytest.raises(ValueError, match="one-hot rows"):
+        cvae.encode(x_batch, torch.zeros(3, dtype=torch.long))
+    with pytest.raises(ValueError, match="sample"):
+        cvae.sample(2)
+
+
+@pytest.mark.parametrize("label", [None, 3])
+def test_a_fixed_label_is_an_unconditional_vae(cvae, x_batch, label):
+    """All-zero or constant labels carry no information: the ELBO is an MLPVAE's, on the same noise."""
+    y = torch.zeros(8, 10) if label is None else torch.full((8,), label)
+    plain = as_unconditional(cvae, label)
+    torch.manual_seed(1)
+    conditional = elbo(cvae, x_batch, y=y)
+    torch.manual_seed(1)
+    unconditional = elbo(plain, x_batch)
+    for a, b in zip(conditional, unconditional):
+        torch.testing.assert_close(a, b)
+
+
+def test_fit_passes_the_batch_labels(cvae, labelled):
+    x, y = labelled
+    seen = []
+
+    def loss_fn(model, xb, beta, check_x, y=None):
+        seen.append((xb.clone(), y.clone()))
+        return elbo(model, xb, beta, check_x, y=y)
+
+    history = fit(cvae, x, x[:100], epochs=1, batch_size=200, seed=0, progress=False, loss_fn=loss_fn,
+                  train_y=y, test_y=y[:100])
+    rows = {tuple(xi.flatten().nonzero().flatten().tolist()): int(yi) for xb, yb in seen for xi, yi in zip(xb, yb)}
+    truth = {tuple(xi.flatten().nonzero().flatten().tolist()): int(yi) for xi, yi in zip(x, y)}
+    assert len(seen) == 3 and rows == truth                  # every image met with its own label
+    assert history["test_neg_elbo"][0] == pytest.approx(evaluate(cvae, x[:100], y=y[:100])["neg_elbo"], abs=3)
+
+
+def test_fit_and_evaluate_check_the_labels(cvae, labelled):
+    x, y = labelled
+    with pytest.raises(ValueError, match="train_y must be a tensor with one label per image"):
+        fit(cvae, x, epochs=1, train_y=y[:10], progress=False)
+    with pytest.raises(ValueError, match="y must be a tensor"):
+        evaluate(cvae, x, y=y[:5])
+
+
+def test_checkpoint_round_trip(cvae, tmp_path, x_batch):
+    checkpoints.save(cvae, tmp_path / "c.pt")
+    again = checkpoints.load(tmp_path / "c.pt")
+    assert isinstance(again, ConditionalVAE) and again.config == cvae.config
+    torch.testing.assert_close(again.encode(x_batch, 1), cvae.eval().encode(x_batch, 1))
+
+
+def test_style_directions_are_orthonormal_and_ordered(cvae, labelled):
+    x, y = labelled
+    mean, directions, stds = style_directions(cvae, x, y, k=3)
+    assert mean.shape == (4,) and directions.shape == (3, 4)
+    torch.testing.assert_close(directions @ directions.T, torch.eye(3), atol=1e-5, rtol=0)
+    assert (stds[:-1] >= stds[1:]).all() and (stds > 0).all()
+
+
+def test_zoo_trains_the_cvae_with_its_labels(tmp_path, monkeypatch):
+    from vae_helpers import load_mnist, zoo
+    monkeypatch.setenv("CI", "true")                                     # the smoke recipe: 2 epochs, 2,000 images
+    model, history = zoo.load("cvae", folder=tmp_path, progress=False)
+    x, y = load_mnist("train", binarize="static")
+    xt, yt = load_mnist("test", binarize="static")
+    set_seed(0)
+    ref = ConditionalVAE(latent_dim=2, hidden=(400,))
+    ref_history = fit(ref, x[:2_000], xt, epochs=2, seed=0, train_y=y[:2_000], test_y=yt, progress=False)
+    for a, b in zip(model.state_dict().values(), ref.state_dict().values()):
+        torch.testing.assert_close(a, b)
+    assert history["test_neg_elbo"] == pytest.approx(ref_history["test_neg_elbo"])
+    again, _ = zoo.load("cvae", folder=tmp_path, progress=False)
+    assert isinstance(again, ConditionalVAE)
