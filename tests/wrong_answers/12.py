@@ -1,7 +1,7 @@
 """Plausible wrong answers to notebook 12's exercises; each must fail its test cell (the teaching kit's harness)."""
 WRONG = {
     # the decoder's logits instead of its pixel probabilities (forgot the sigmoid)
-    "ex1": '''z = torch.randn(8, 20, generator=torch.Generator().manual_seed(0))
+    "ex1": '''z = torch.randn(8, 2, generator=torch.Generator().manual_seed(0))
 sevens = cvae.decode(z, 7)
 ''',
     # argmin: the class with the LOWEST ELBO (the highest loss)
