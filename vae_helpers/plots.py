@@ -68,27 +68,47 @@ def manifold_images(model, n: int = 20, lo: float = 0.05, hi: float = 0.95) -> t
 
 
 def manifold(model, n: int = 20, lo: float = 0.05, hi: float = 0.95, ax=None, title: str | None = None):
-    """The decoded 2-D latent space: one mosaic of n x n digits over the normal quantiles lo..hi."""
+    """The decoded 2-D latent space: one mosaic of n x n digits over the normal quantiles lo..hi.
+
+    The axes are z₁ (columns) and z₂ (rows); the tick labels give the z value at the centre of a few tiles, so the
+    uneven spacing of the quantile grid shows.
+    """
     fig = image_grid(manifold_images(model, n, lo, hi), nrow=n, ax=ax,
                      title=title or f"decoded {n} x {n} grid of z (normal quantiles {lo}..{hi})")
+    ax = ax or fig.axes[0]
+    q = torch.distributions.Normal(0.0, 1.0).icdf(torch.linspace(lo, hi, n)).tolist()   # tile centres in z
+    tiles = sorted({0, n // 4, n - 1 - n // 4, n - 1})                                   # a symmetric few
+    centres = [29 * k + 14.5 for k in tiles]                                             # 28-px tiles, 1-px padding
+    ax.set_axis_on()
+    ax.set_xticks(centres, [f"{q[k]:.2f}" for k in tiles])
+    ax.set_yticks(centres, [f"{q[n - 1 - k]:.2f}" for k in tiles])                       # top row: high z₂
+    ax.set(xlabel="z₁", ylabel="z₂")
     return fig
 
 
 @torch.no_grad()
-def latent_scatter(model, x: torch.Tensor, y: torch.Tensor, ax=None, background: bool = False,
-                   lo: float = 0.05, hi: float = 0.95):
-    """Encoder means of x in the 2-D latent plane, coloured by label; optionally over the decoded manifold."""
+def latent_scatter(model, x: torch.Tensor, y: torch.Tensor, ax=None, background: bool = False, n: int = 25):
+    """Encoder means of x in the 2-D latent plane, coloured by label; optionally over the decoded plane.
+
+    The background decodes an evenly spaced n x n grid of z over the plotted area, so that each digit sits where
+    its code is (the quantile grid of `manifold` is unevenly spaced in z).
+    """
     _check_2d(model, "a latent scatter")
     mu, _ = encode_all(model, x)                                                   # (N, 2)
     if ax is None:
         _, ax = plt.subplots(figsize=(7, 6))
-    if background:
-        q = torch.distributions.Normal(0.0, 1.0).icdf(torch.tensor([lo, hi])).tolist()
-        grid = make_grid(manifold_images(model, 20, lo, hi), nrow=20, padding=0)[0]  # (560, 560)
-        ax.imshow(grid.numpy(), cmap="gray_r", extent=(q[0], q[1], q[0], q[1]), alpha=0.35)
-    points = ax.scatter(mu[:, 0], mu[:, 1], c=y, cmap="tab10", s=3, vmin=-0.5, vmax=9.5)
+    points = ax.scatter(mu[:, 0], mu[:, 1], c=y, cmap="tab10", s=3, vmin=-0.5, vmax=9.5, alpha=0.6, zorder=2)
     ax.legend(*points.legend_elements(), title="digit", loc="upper right", fontsize=8, markerscale=1.5)
-    ax.set(xlabel="z1 (mean of q)", ylabel="z2 (mean of q)", title="test digits in the latent plane")
+    if background:
+        r = float(mu.abs().max()) * 1.05                                          # a square that holds every point
+        c = torch.linspace(-r, r, n)                                               # (n,) tile centres
+        z = torch.stack(torch.meshgrid(c, c.flip(0), indexing="xy"), dim=-1).reshape(-1, 2)   # (n*n, 2)
+        device = next(model.parameters()).device
+        tiles = model.mean_image(model.decode(z.to(device))).cpu()                # (n*n, 1, 28, 28)
+        h = r / (n - 1)                                                            # half a tile, in z
+        ax.imshow(make_grid(tiles, nrow=n, padding=0)[0].numpy(), cmap="gray_r", vmax=1.6,
+                  extent=(-r - h, r + h, -r - h, r + h), zorder=1)
+    ax.set(xlabel="z₁ (mean of q_φ(z|x))", ylabel="z₂ (mean of q_φ(z|x))", title="test digits in the latent plane")
     return ax.figure
 
 
