@@ -104,7 +104,8 @@ def latent_scatter(model, x: torch.Tensor, y: torch.Tensor, ax=None, background:
         c = torch.linspace(-r, r, n)                                               # (n,) tile centres
         z = torch.stack(torch.meshgrid(c, c.flip(0), indexing="xy"), dim=-1).reshape(-1, 2)   # (n*n, 2)
         device = next(model.parameters()).device
-        tiles = model.mean_image(model.decode(z.to(device))).cpu()                # (n*n, 1, 28, 28)
+        with evaluating(model):
+            tiles = model.mean_image(model.decode(z.to(device))).cpu()            # (n*n, 1, 28, 28)
         h = r / (n - 1)                                                            # half a tile, in z
         ax.imshow(make_grid(tiles, nrow=n, padding=0)[0].numpy(), cmap="gray_r", vmax=1.6,
                   extent=(-r - h, r + h, -r - h, r + h), zorder=1)
