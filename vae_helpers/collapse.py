@@ -65,7 +65,7 @@ def iwae_log_weights(model, x, k: int, check_x: bool = True) -> torch.Tensor:
     """
     mu, logvar = model.encode(x)                                         # (B, D)
     B, D = mu.shape
-    eps = torch.randn(k, B, D, device=mu.device).transpose(0, 1)       # (B, k, D), drawn as log_weights does
+    eps = torch.randn(B, k, D, device=mu.device)                        # (B, k, D), drawn as log_weights does
     z = mu[:, None] + (0.5 * logvar).exp()[:, None] * eps               # (B, k, D)
     decoded = model.decode(z.flatten(0, 1))                              # (B*k, 1, 28, 28)
     x_rep = x[:, None].expand(B, k, *x.shape[1:]).flatten(0, 1)          # (B*k, 1, 28, 28)
