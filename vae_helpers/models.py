@@ -105,6 +105,7 @@ class MLPVAE(VAE):
     tutorials copy. Kingma & Welling (2014) used 500 tanh hidden units and Adagrad. hidden=(h1, h2, ...) stacks
     more hidden layers (the decoder mirrors them); hidden=400 means (400,).
     To try another activation, replace nn.ReLU below: `fit` trains whatever this class computes.
+    Written out layer by layer (the same names) in notebooks/04_mlp_vae.ipynb, and checked there against this class.
     """
 
     def __init__(self, latent_dim: int = 20, hidden=(400,), likelihood: str = "bernoulli", obs_logvar: float = 0.0):

@@ -93,6 +93,7 @@ def train_epoch(model, x, optimizer, batch_size=128, beta=1.0, binarize=None, lo
     on_step(loss), if given, runs after every step (fit uses it for its progress bar and step callbacks).
     y: labels for a conditional VAE (notebook 12); each batch's labels, taken with the same indices as its
     images, reach the loss as loss_fn(model, xb, beta, check_x=False, y=yb).
+    Taught in notebooks/04_mlp_vae.ipynb, which writes the training step out and checks it against this loop.
     """
     model.train()
     sums = torch.zeros(2, device=x.device)
