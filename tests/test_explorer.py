@@ -144,3 +144,28 @@ def test_ctrl_c_during_the_train_button_stores_nothing(cache, tmp_path, monkeypa
     ex._train_new(None)
     assert "Stopped" in ex.status.value and "not stored" in ex.status.value
     assert (3.0, 3) not in c.settings() and not list(c.folder.glob("beta3.0_z3*"))
+
+
+def test_rate_distortion_labels_beta_and_draws_iso_elbo_lines(cache):
+    import matplotlib.pyplot as plt
+    fig = explorer.rate_distortion(cache, label_betas=(3,))
+    ax = fig.axes[0]
+    labels = sorted(t.get_text() for t in ax.texts if t.get_text().startswith("β="))
+    assert labels == sorted(f"β={b:g}" for b, z in cache.settings() if z == 3)      # only the 3-D points
+    dashed = [line for line in ax.lines if line.get_linestyle() == "--"]
+    for line in dashed:                                             # slope -1: D + R constant along each line
+        (x0, x1), (y0, y1) = line.get_xdata(), line.get_ydata()
+        assert x0 + y0 == pytest.approx(x1 + y1)
+    assert dashed
+    best = min(cache.summary(*s)["rate"] + cache.summary(*s)["distortion"] for s in cache.settings())
+    assert dashed[0].get_ydata()[0] == pytest.approx(best)         # the first one passes through the best model
+    plt.close(fig)
+
+
+def test_the_sweep_trains_with_its_batch_size_and_learning_rate(tmp_path, monkeypatch):
+    from dataclasses import replace
+    from cache_helpers import fake_fit
+    seen = {}
+    monkeypatch.setattr(explorer, "fit", lambda *a, **k: seen.update(k) or fake_fit(*a, **k))
+    explorer.Cache(tmp_path, replace(TINY, batch_size=32, lr=5e-3)).train(1.0, 2)
+    assert seen["batch_size"] == 32 and seen["lr"] == 5e-3
