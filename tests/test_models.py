@@ -59,3 +59,13 @@ def test_reparameterize_moments_and_gradient():
     z.pow(2).mean().backward()  # d/dmu E[z^2] = 2 mu; d/dlogvar E[z^2] = sigma^2 (per element / N)
     assert (mu.grad.sum()).item() == pytest.approx(3.0, abs=0.02)
     assert (logvar.grad.sum()).item() == pytest.approx(0.25, abs=0.01)
+
+
+def test_tanh_activation_burda_architecture_and_a_clear_error():
+    model = MLPVAE(latent_dim=50, hidden=(200, 200), activation="tanh")    # Burda et al. (2016)
+    assert model.config.activation == "tanh"
+    assert sum(isinstance(m, torch.nn.Tanh) for m in model.modules()) == 4
+    assert not any(isinstance(m, torch.nn.ReLU) for m in model.modules())
+    assert MLPVAE().config.activation == "relu"
+    with pytest.raises(ValueError, match=r"activation must be one of \['relu', 'tanh'\].*got 'sigmoid'"):
+        MLPVAE(activation="sigmoid")

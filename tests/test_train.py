@@ -28,7 +28,7 @@ def test_short_fit_lowers_the_loss_and_fills_history(model, mnist_small):
             assert history[f"{split}_neg_elbo"][e] == pytest.approx(total)
     assert all(s > 0 for s in history["seconds"]) and history["val_neg_elbo"] == [None] * 3
     assert history["run"] == {"model": "MLPVAE", "config": {"latent_dim": 4, "hidden": [32], "likelihood": "bernoulli",
-                                                             "obs_logvar": 0.0},
+                                                             "obs_logvar": 0.0, "activation": "relu"},
                               "epochs": 3, "n_train": 1000, "batch_size": 64, "lr": 1e-3, "beta": 1.0, "seed": 0,
                               "binarize": None, "loss_fn": "elbo"}
     assert (history["interrupted"], history["stopped_early"], history["best_epoch"]) == (False, False, None)
@@ -100,7 +100,7 @@ def test_fit_matches_a_hand_written_autograd_loop(mnist_small):
 def test_editing_relu_to_tanh_changes_what_fit_trains(mnist_small, monkeypatch):
     x = mnist_small[0][:256]
     relu = assert_fit_matches_reference(lambda: MLPVAE(latent_dim=4, hidden=(32,)), x)
-    monkeypatch.setattr(nn, "ReLU", nn.Tanh)  # as if models.py said nn.Tanh() where it says nn.ReLU()
+    monkeypatch.setitem(vae_helpers.models.ACTIVATIONS, "relu", nn.Tanh)  # as if models.py mapped "relu" to nn.Tanh
     tanh = assert_fit_matches_reference(lambda: MLPVAE(latent_dim=4, hidden=(32,)), x)
     assert isinstance(tanh.encoder.act1, nn.Tanh) and isinstance(tanh.decoder.act1, nn.Tanh)
     assert not torch.allclose(relu.fc_mu.weight, tanh.fc_mu.weight)

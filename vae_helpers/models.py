@@ -96,6 +96,10 @@ class MLPConfig:
     hidden: tuple[int, ...] = (400,)
     likelihood: str = "bernoulli"
     obs_logvar: float = 0.0  # log sigma^2 of a Gaussian decoder (fixed variance)
+    activation: str = "relu"  # between layers: "relu" or "tanh" (Burda et al. 2016's 2 x 200 tanh)
+
+
+ACTIVATIONS = {"relu": nn.ReLU, "tanh": nn.Tanh}
 
 
 class MLPVAE(VAE):
@@ -104,24 +108,30 @@ class MLPVAE(VAE):
     This is the VAE of the PyTorch examples (examples/vae, trained there with Adam, lr 1e-3), which most blog
     tutorials copy. Kingma & Welling (2014) used 500 tanh hidden units and Adagrad. hidden=(h1, h2, ...) stacks
     more hidden layers (the decoder mirrors them); hidden=400 means (400,).
-    To try another activation, replace nn.ReLU below: `fit` trains whatever this class computes.
+    activation="tanh" puts tanh between the layers instead (Burda et al. 2016: hidden=(200, 200), latent_dim=50);
+    to try yet another, add it to ACTIVATIONS: `fit` trains whatever this class computes.
     Written out layer by layer (the same names) in notebooks/04_mlp_vae.ipynb, and checked there against this class.
     """
 
-    def __init__(self, latent_dim: int = 20, hidden=(400,), likelihood: str = "bernoulli", obs_logvar: float = 0.0):
+    def __init__(self, latent_dim: int = 20, hidden=(400,), likelihood: str = "bernoulli", obs_logvar: float = 0.0,
+                 activation: str = "relu"):
         super().__init__()
         hidden = _sizes(hidden, "hidden", "(400,)")
-        self.config = MLPConfig(latent_dim, hidden, likelihood, obs_logvar)
+        if activation not in ACTIVATIONS:
+            raise ValueError(f"activation must be one of {sorted(ACTIVATIONS)}, e.g. activation='tanh'; "
+                             f"got {activation!r}")
+        self.config = MLPConfig(latent_dim, hidden, likelihood, obs_logvar, activation)
         self._check_config()
+        act = ACTIVATIONS[activation]
         encoder = [("flatten", nn.Flatten())]                                         # (B, 784)
         for i, (a, b) in enumerate(zip((784, *hidden), hidden), start=1):
-            encoder += [(f"fc{i}", nn.Linear(a, b)), (f"act{i}", nn.ReLU())]          # (B, h_i)
+            encoder += [(f"fc{i}", nn.Linear(a, b)), (f"act{i}", act())]              # (B, h_i)
         self.encoder = nn.Sequential(OrderedDict(encoder))                            # (B, hidden[-1])
         self.fc_mu = nn.Linear(hidden[-1], latent_dim)                                # (B, D)
         self.fc_logvar = nn.Linear(hidden[-1], latent_dim)                            # (B, D)
         decoder, sizes = [], (latent_dim, *reversed(hidden))
         for i, (a, b) in enumerate(zip(sizes, sizes[1:]), start=1):
-            decoder += [(f"fc{i}", nn.Linear(a, b)), (f"act{i}", nn.ReLU())]          # (B, h_i)
+            decoder += [(f"fc{i}", nn.Linear(a, b)), (f"act{i}", act())]              # (B, h_i)
         decoder += [("fc_out", nn.Linear(hidden[0], 784)),                            # (B, 784) logits
                     ("unflatten", nn.Unflatten(1, IMAGE_SHAPE))]                      # (B, 1, 28, 28)
         self.decoder = nn.Sequential(OrderedDict(decoder))

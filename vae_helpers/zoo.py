@@ -46,6 +46,9 @@ RECIPES = {
                           epochs=5, binarize="dynamic"),
     "cvae": Recipe("ConditionalVAE", {"latent_dim": 2, "hidden": [400], "n_classes": 10},
                    "notebooks/12_conditional_vae.ipynb", labels=True),
+    # Burda et al. (2016)'s one-stochastic-layer VAE: 2 x 200 tanh, 50-D, dynamic binarization (as long as 09 affords)
+    "mlp_burda": Recipe("MLPVAE", {"latent_dim": 50, "hidden": [200, 200], "activation": "tanh"},
+                        "notebooks/09_log_likelihood.ipynb", epochs=50, binarize="dynamic"),
 }
 
 
