@@ -5,6 +5,7 @@ installs it) and the `playwright` package (in the test extra); elsewhere it is s
 redraw time go to test-artifacts/ (or $VAE_TEST_ARTIFACTS).
 """
 import os
+from contextlib import contextmanager
 import secrets
 import shutil
 import socket
@@ -44,20 +45,19 @@ def wait_for_server(url: str, seconds: float = 60) -> None:
     raise TimeoutError(f"JupyterLab did not answer at {url} within {seconds} s")
 
 
-@pytest.fixture
-def jupyterlab(tmp_path):
-    """JupyterLab on a free localhost port, serving a copy of notebook 07 in smoke mode; stopped afterwards."""
-    shutil.copy(ROOT / "notebooks" / NOTEBOOK, tmp_path / NOTEBOOK)
+@contextmanager
+def lab_server(root_dir: Path, env: dict, log_path: Path):
+    """JupyterLab on a free localhost port serving root_dir with `env`; yields its URL pattern
+    (`.format(notebook)` gives a notebook's page); stopped afterwards."""
     port, token = free_port(), secrets.token_hex(16)
-    env = {**os.environ, "CI": "true", "VAE_EXPLORER_CACHE": str(tmp_path / "cache")}
-    log = open(tmp_path / "jupyterlab.log", "w")
+    log = open(log_path, "w")
     server = subprocess.Popen(
         [sys.executable, "-m", "jupyterlab", "--no-browser", "--allow-root", "--ip=127.0.0.1", f"--port={port}",
-         f"--IdentityProvider.token={token}", f"--ServerApp.root_dir={tmp_path}"],
+         f"--IdentityProvider.token={token}", f"--ServerApp.root_dir={root_dir}"],
         stdout=log, stderr=subprocess.STDOUT, env=env)
     try:
         wait_for_server(f"http://127.0.0.1:{port}/api/status?token={token}")
-        yield f"http://127.0.0.1:{port}/lab/tree/{NOTEBOOK}?token={token}"
+        yield f"http://127.0.0.1:{port}/lab/tree/{{}}?token={token}"
     finally:
         server.terminate()
         try:
@@ -65,6 +65,15 @@ def jupyterlab(tmp_path):
         except subprocess.TimeoutExpired:
             server.kill()
         log.close()
+
+
+@pytest.fixture
+def jupyterlab(tmp_path):
+    """JupyterLab serving a copy of notebook 07 in smoke mode, its explorer cache in tmp_path; stopped afterwards."""
+    shutil.copy(ROOT / "notebooks" / NOTEBOOK, tmp_path / NOTEBOOK)
+    env = {**os.environ, "CI": "true", "VAE_EXPLORER_CACHE": str(tmp_path / "cache")}
+    with lab_server(tmp_path, env, tmp_path / "jupyterlab.log") as url:
+        yield url.format(NOTEBOOK)
 
 
 def run_all_cells(page, tries: int = 3) -> None:

@@ -4,16 +4,13 @@ The set-up (Chromium, Playwright, JupyterLab, Run All Cells) is tests/test_brows
 run in smoke mode with its own zoo folder. Screenshots go to test-artifacts/ (or $VAE_TEST_ARTIFACTS).
 """
 import os
-import secrets
 import shutil
-import subprocess
-import sys
 import time
 from pathlib import Path
 
 import pytest
 
-from test_browser import CHROMIUM, CHROMIUM_ARGS, ROOT, free_port, playwright, run_all_cells, wait_for_server
+from test_browser import CHROMIUM, CHROMIUM_ARGS, ROOT, lab_server, playwright, run_all_cells
 
 NOTEBOOK = "12_conditional_vae.ipynb"
 pytestmark = pytest.mark.skipif(not Path(CHROMIUM).exists(),
@@ -22,25 +19,11 @@ pytestmark = pytest.mark.skipif(not Path(CHROMIUM).exists(),
 
 @pytest.fixture
 def jupyterlab_12(tmp_path):
-    """JupyterLab on a free localhost port serving a copy of notebook 12 in smoke mode, its zoo in tmp_path."""
+    """JupyterLab serving a copy of notebook 12 in smoke mode, its zoo in tmp_path; stopped afterwards."""
     shutil.copy(ROOT / "notebooks" / NOTEBOOK, tmp_path / NOTEBOOK)
-    port, token = free_port(), secrets.token_hex(16)
     env = {**os.environ, "CI": "true", "VAE_ZOO_CACHE": str(tmp_path / "zoo")}
-    log = open(tmp_path / "jupyterlab.log", "w")
-    server = subprocess.Popen(
-        [sys.executable, "-m", "jupyterlab", "--no-browser", "--allow-root", "--ip=127.0.0.1", f"--port={port}",
-         f"--IdentityProvider.token={token}", f"--ServerApp.root_dir={tmp_path}"],
-        stdout=log, stderr=subprocess.STDOUT, env=env)
-    try:
-        wait_for_server(f"http://127.0.0.1:{port}/api/status?token={token}")
-        yield f"http://127.0.0.1:{port}/lab/tree/{NOTEBOOK}?token={token}"
-    finally:
-        server.terminate()
-        try:
-            server.wait(timeout=20)
-        except subprocess.TimeoutExpired:
-            server.kill()
-        log.close()
+    with lab_server(tmp_path, env, tmp_path / "jupyterlab.log") as url:
+        yield url.format(NOTEBOOK)
 
 
 def test_digit_widget_renders_and_a_digit_button_redraws(jupyterlab_12):

@@ -9,9 +9,7 @@ $VAE_TEST_ARTIFACTS). Skipped, like test_browser.py, without /usr/bin/chromium o
 """
 import os
 import re
-import secrets
 import subprocess
-import sys
 import time
 from contextlib import contextmanager
 from pathlib import Path
@@ -19,8 +17,8 @@ from pathlib import Path
 import nbformat
 import pytest
 
-from test_browser import (CHROMIUM, CHROMIUM_ARGS, free_port, playwright, pytestmark,  # noqa: F401 (skip marker)
-                          run_all_cells, wait_for_server)
+from test_browser import (CHROMIUM, CHROMIUM_ARGS, lab_server, playwright, pytestmark,  # noqa: F401 (skip marker)
+                          run_all_cells)
 from test_student import (MASTERS, WRONG, exercises, has_exercises, make_student, nbgrader_meta, synthetic_notebook,
                           wrong_answers)
 
@@ -42,26 +40,12 @@ def make_lab_config_path() -> str:
 @contextmanager
 def jupyterlab(root_dir: Path, config_path: str | None):
     """JupyterLab on a free port serving root_dir in smoke mode, with a fresh user config dir (no settings of yours)."""
-    port, token = free_port(), secrets.token_hex(16)
     env = {k: v for k, v in os.environ.items() if k != "JUPYTER_CONFIG_PATH"}
     env.update(CI="true", JUPYTER_CONFIG_DIR=str(root_dir.parent / "jupyter-home"))
     if config_path:
         env["JUPYTER_CONFIG_PATH"] = config_path
-    log = open(root_dir.parent / "jupyterlab.log", "w")
-    server = subprocess.Popen(
-        [sys.executable, "-m", "jupyterlab", "--no-browser", "--allow-root", "--ip=127.0.0.1", f"--port={port}",
-         f"--IdentityProvider.token={token}", f"--ServerApp.root_dir={root_dir}"],
-        stdout=log, stderr=subprocess.STDOUT, env=env)
-    try:
-        wait_for_server(f"http://127.0.0.1:{port}/api/status?token={token}")
-        yield f"http://127.0.0.1:{port}/lab/tree/{{}}?token={token}"
-    finally:
-        server.terminate()
-        try:
-            server.wait(timeout=20)
-        except subprocess.TimeoutExpired:
-            server.kill()
-        log.close()
+    with lab_server(root_dir, env, root_dir.parent / "jupyterlab.log") as url:
+        yield url
 
 
 def open_page(p, url: str):
