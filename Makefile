@@ -44,6 +44,7 @@ explorer-cache: $(STAMP)
 benchmark: $(STAMP)
 	$(BIN)/python benchmarks/train_speed.py
 	$(BIN)/python benchmarks/conv_speed.py
+	$(BIN)/python benchmarks/loss_speed.py
 
 clean:
 	rm -rf $(VENV)

@@ -7,7 +7,7 @@ from torch.distributions import Bernoulli, Normal, kl_divergence
 
 from vae_helpers import MLPVAE, losses, set_seed
 from vae_helpers.losses import (bernoulli_log_likelihood, gaussian_log_likelihood, kl_normal, kl_normal_normal,
-                                log_likelihood)
+                                log_likelihood, softplus)
 
 
 def kl(mu, log_sigma):
@@ -50,6 +50,16 @@ def test_bernoulli_log_likelihood_matches_explicit_formula_and_is_stable():
     torch.testing.assert_close(bernoulli_log_likelihood(logits, x), explicit)
     big = bernoulli_log_likelihood(torch.tensor([[200.0]]), torch.tensor([[0.0]]))
     assert big.item() == pytest.approx(-200.0)  # sigmoid then log would give -inf
+
+
+def test_softplus_matches_torch_in_value_and_gradient_even_at_zero_and_extremes():
+    l = torch.cat([torch.tensor([-200.0, -30.0, -1.0, 0.0, 1.0, 30.0, 200.0]), 5 * torch.randn(1000)])
+    l.requires_grad_()
+    ours = softplus(l)
+    ours.sum().backward()
+    torch.testing.assert_close(ours, F.softplus(l.detach()), atol=2e-7, rtol=1e-6)
+    torch.testing.assert_close(l.grad, torch.sigmoid(l.detach()))
+    assert l.grad[3].item() == 0.5          # sigmoid(0): a kinked max(l, 0) in the gradient would give 0 or 1
 
 
 @pytest.mark.parametrize("bad", [torch.full((2, 3), 255.0), torch.full((2, 3), -0.5), torch.full((2, 3), float("nan"))])

@@ -48,6 +48,20 @@ def check_bernoulli_targets(x: torch.Tensor) -> None:
             "or use a Gaussian likelihood for unbounded data.")
 
 
+def softplus(l: torch.Tensor) -> torch.Tensor:
+    """log(1 + e^l), elementwise, by the log-sum-exp trick: with the shift m = max(l, 0),
+    log(e^0 + e^l) = m + log(e^-m + e^(l - m)). Both exponents are <= 0, so nothing overflows, and the sum lies in
+    [1, 2], so the log never sees 0. m is a constant (detached): value and gradient (sigmoid(l)) are exact for any m,
+    also at l = 0 where max has a kink.
+
+    The same values and gradients as F.softplus (tests/test_losses.py). log_weights uses it on millions of decoded
+    samples: in torch 2.x on a CPU, F.softplus (like log1p and the log-sigmoid inside
+    F.binary_cross_entropy_with_logits) is several times slower than exp and log (benchmarks/loss_speed.py).
+    """
+    m = l.detach().clamp(min=0)                          # the shift max(l, 0), held constant
+    return m + torch.log(torch.exp(-m) + torch.exp(l - m))
+
+
 def bernoulli_log_likelihood(logits: torch.Tensor, x: torch.Tensor, check_x: bool = True) -> torch.Tensor:
     """log p(x|z) = sum_i [x_i log sigmoid(l_i) + (1 - x_i) log(1 - sigmoid(l_i))], per sample.
 
@@ -125,7 +139,7 @@ def log_weights(model, x: torch.Tensor, k: int, max_elements: int = 2**20) -> to
         z = mu[:, None] + std[:, None] * eps                           # (B, n, D)
         decoded = model.decode(z.flatten(0, 1))                        # (B*n, 1, 28, 28)
         if sign is not None:                   # binary x: x l - softplus(l) = -softplus(-l) if x = 1, else -softplus(l)
-            log_px_z = -F.softplus(decoded.view(B, n, -1).mul_(sign)).sum(-1)    # (B, n)
+            log_px_z = -softplus(decoded.view(B, n, -1).mul_(sign)).sum(-1)      # (B, n)
         else:                                  # grey x, or a Gaussian decoder: the likelihood the model was built with
             x_rep = x[:, None].expand(B, n, *x.shape[1:]).flatten(0, 1)  # (B*n, 1, 28, 28)
             log_px_z = reconstruction_log_likelihood(model, x_rep, decoded, False).view(B, n)
