@@ -67,13 +67,37 @@ def lab_server(root_dir: Path, env: dict, log_path: Path):
         log.close()
 
 
+@contextmanager
+def serve_notebook(tmp_path: Path, notebook: str, **env_vars: str):
+    """JupyterLab serving a copy of notebooks/<notebook> in smoke mode (CI=true) with extra environment variables
+    (e.g. a cache folder in tmp_path); yields the notebook's URL; stopped afterwards."""
+    shutil.copy(ROOT / "notebooks" / notebook, tmp_path / notebook)
+    env = {**os.environ, "CI": "true", **env_vars}
+    with lab_server(tmp_path, env, tmp_path / "jupyterlab.log") as url:
+        yield url.format(notebook)
+
+
+def open_notebook(p, url: str, height: int = 1100):
+    """Headless Chromium on `url`, once JupyterLab shows the notebook: (browser, page)."""
+    browser = p.chromium.launch(executable_path=CHROMIUM, args=CHROMIUM_ARGS)
+    page = browser.new_page(viewport={"width": 1400, "height": height})
+    page.goto(url)
+    page.wait_for_selector(".jp-Notebook", timeout=60_000)
+    return browser, page
+
+
+def artifacts_dir() -> Path:
+    """test-artifacts/ (or $VAE_TEST_ARTIFACTS), created: where screenshots and measured latencies go."""
+    path = Path(os.environ.get("VAE_TEST_ARTIFACTS", ROOT / "test-artifacts"))
+    path.mkdir(parents=True, exist_ok=True)
+    return path
+
+
 @pytest.fixture
 def jupyterlab(tmp_path):
     """JupyterLab serving a copy of notebook 07 in smoke mode, its explorer cache in tmp_path; stopped afterwards."""
-    shutil.copy(ROOT / "notebooks" / NOTEBOOK, tmp_path / NOTEBOOK)
-    env = {**os.environ, "CI": "true", "VAE_EXPLORER_CACHE": str(tmp_path / "cache")}
-    with lab_server(tmp_path, env, tmp_path / "jupyterlab.log") as url:
-        yield url.format(NOTEBOOK)
+    with serve_notebook(tmp_path, NOTEBOOK, VAE_EXPLORER_CACHE=str(tmp_path / "cache")) as url:
+        yield url
 
 
 def run_all_cells(page, tries: int = 3) -> None:
@@ -94,14 +118,10 @@ def run_all_cells(page, tries: int = 3) -> None:
 
 
 def test_explorer_renders_and_answers_the_beta_slider(jupyterlab):
-    artifacts = Path(os.environ.get("VAE_TEST_ARTIFACTS", ROOT / "test-artifacts"))
-    artifacts.mkdir(parents=True, exist_ok=True)
+    artifacts = artifacts_dir()
     with playwright.sync_playwright() as p:
-        browser = p.chromium.launch(executable_path=CHROMIUM, args=CHROMIUM_ARGS)
+        browser, page = open_notebook(p, jupyterlab)
         try:
-            page = browser.new_page(viewport={"width": 1400, "height": 1100})
-            page.goto(jupyterlab)
-            page.wait_for_selector(".jp-Notebook", timeout=60_000)
             run_all_cells(page)
             handle = page.wait_for_selector(".vae-explorer-beta .noUi-handle", state="visible", timeout=100_000)
             image = page.locator("img.vae-explorer-image").first

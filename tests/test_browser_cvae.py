@@ -1,16 +1,14 @@
 """Notebook 12's "draw this digit" widget in a real browser: JupyterLab + headless Chromium, driven by Playwright.
 
-The set-up (Chromium, Playwright, JupyterLab, Run All Cells) is tests/test_browser.py's; this file adds notebook 12,
+The set-up (Chromium, Playwright, JupyterLab, Run All Cells) is tests/test_browser.py's (serve_notebook, open_notebook); this file adds notebook 12,
 run in smoke mode with its own zoo folder. Screenshots go to test-artifacts/ (or $VAE_TEST_ARTIFACTS).
 """
-import os
-import shutil
 import time
 from pathlib import Path
 
 import pytest
 
-from test_browser import CHROMIUM, CHROMIUM_ARGS, ROOT, lab_server, playwright, run_all_cells
+from test_browser import CHROMIUM, artifacts_dir, open_notebook, playwright, run_all_cells, serve_notebook
 
 NOTEBOOK = "12_conditional_vae.ipynb"
 pytestmark = pytest.mark.skipif(not Path(CHROMIUM).exists(),
@@ -20,21 +18,15 @@ pytestmark = pytest.mark.skipif(not Path(CHROMIUM).exists(),
 @pytest.fixture
 def jupyterlab_12(tmp_path):
     """JupyterLab serving a copy of notebook 12 in smoke mode, its zoo in tmp_path; stopped afterwards."""
-    shutil.copy(ROOT / "notebooks" / NOTEBOOK, tmp_path / NOTEBOOK)
-    env = {**os.environ, "CI": "true", "VAE_ZOO_CACHE": str(tmp_path / "zoo")}
-    with lab_server(tmp_path, env, tmp_path / "jupyterlab.log") as url:
-        yield url.format(NOTEBOOK)
+    with serve_notebook(tmp_path, NOTEBOOK, VAE_ZOO_CACHE=str(tmp_path / "zoo")) as url:
+        yield url
 
 
 def test_digit_widget_renders_and_a_digit_button_redraws(jupyterlab_12):
-    artifacts = Path(os.environ.get("VAE_TEST_ARTIFACTS", ROOT / "test-artifacts"))
-    artifacts.mkdir(parents=True, exist_ok=True)
+    artifacts = artifacts_dir()
     with playwright.sync_playwright() as p:
-        browser = p.chromium.launch(executable_path=CHROMIUM, args=CHROMIUM_ARGS)
+        browser, page = open_notebook(p, jupyterlab_12)
         try:
-            page = browser.new_page(viewport={"width": 1400, "height": 1100})
-            page.goto(jupyterlab_12)
-            page.wait_for_selector(".jp-Notebook", timeout=60_000)
             run_all_cells(page)
             buttons = page.locator(".vae-digit-buttons")
             buttons.first.wait_for(state="visible", timeout=300_000)   # the smoke zoo trains two models first

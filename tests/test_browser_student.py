@@ -15,15 +15,12 @@ from contextlib import contextmanager
 from pathlib import Path
 
 import nbformat
-import pytest
 
-from test_browser import (CHROMIUM, CHROMIUM_ARGS, lab_server, playwright, pytestmark,  # noqa: F401 (skip marker)
-                          run_all_cells)
+from test_browser import (ROOT, artifacts_dir, lab_server, open_notebook, playwright,  # noqa: F401 (skip marker)
+                          pytestmark, run_all_cells)
 from test_student import (MASTERS, WRONG, exercises, has_exercises, make_student, nbgrader_meta, synthetic_notebook,
                           wrong_answers)
 
-ROOT = Path(__file__).resolve().parents[1]
-ARTIFACTS = Path(os.environ.get("VAE_TEST_ARTIFACTS", ROOT / "test-artifacts"))
 
 
 def make_lab_config_path() -> str:
@@ -46,14 +43,6 @@ def jupyterlab(root_dir: Path, config_path: str | None):
         env["JUPYTER_CONFIG_PATH"] = config_path
     with lab_server(root_dir, env, root_dir.parent / "jupyterlab.log") as url:
         yield url
-
-
-def open_page(p, url: str):
-    browser = p.chromium.launch(executable_path=CHROMIUM, args=CHROMIUM_ARGS)
-    page = browser.new_page(viewport={"width": 1400, "height": 1000})
-    page.goto(url)
-    page.wait_for_selector(".jp-Notebook", timeout=60_000)
-    return browser, page
 
 
 def clutter(page) -> dict:
@@ -100,7 +89,7 @@ def run_edited(page, cells, solution_index: int, test_index: int, code: str) -> 
 
 
 def test_student_fills_an_exercise_in_jupyterlab(tmp_path):
-    ARTIFACTS.mkdir(parents=True, exist_ok=True)
+    artifacts = artifacts_dir()
     master, grade_id, wrong = pick_exercise(tmp_path)
     [student] = make_student.make_student_copies([master], tmp_path / "student")
     nb = nbformat.read(student, as_version=4)
@@ -110,7 +99,7 @@ def test_student_fills_an_exercise_in_jupyterlab(tmp_path):
     assert "raise NotImplementedError()" in nb.cells[solution_index].source
 
     with jupyterlab(tmp_path / "student", make_lab_config_path()) as url, playwright.sync_playwright() as p:
-        browser, page = open_page(p, url.format(student.name))
+        browser, page = open_notebook(p, url.format(student.name), height=1000)
         try:
             run_all_cells(page)  # it stops at the first stub, once every teaching cell has run
             cells = page.locator(".jp-Notebook .jp-Cell")
@@ -118,21 +107,21 @@ def test_student_fills_an_exercise_in_jupyterlab(tmp_path):
             stub_error.wait_for(timeout=300_000)
             page.get_by_text("Python 3 (ipykernel) | Idle").wait_for(timeout=60_000)
             output = run_cell(page, cells.nth(test_index))
-            page.screenshot(path=str(ARTIFACTS / "student_1_stub.png"))
+            page.screenshot(path=str(artifacts / "student_1_stub.png"))
             assert "Error" in output, f"the check passed on the stub:\n{output}"
 
             output = run_edited(page, cells, solution_index, test_index, wrong)
-            page.screenshot(path=str(ARTIFACTS / "student_2_wrong_answer.png"))
+            page.screenshot(path=str(artifacts / "student_2_wrong_answer.png"))
             assert "AssertionError" in output, f"the check did not fail on the wrong answer:\n{output}"
 
             output = run_edited(page, cells, solution_index, test_index, solution)
-            page.screenshot(path=str(ARTIFACTS / "student_3_solution.png"))
+            page.screenshot(path=str(artifacts / "student_3_solution.png"))
             assert "Error" not in output and "Traceback" not in output, f"the check failed on the solution:\n{output}"
             assert clutter(page) == dict.fromkeys(clutter(page), False)
             print(f"\n{student.name}: {grade_id} fails on the stub and the wrong answer, passes on the solution; "
-                  f"screenshots in {ARTIFACTS}")
+                  f"screenshots in {artifacts}")
         except Exception:
-            page.screenshot(path=str(ARTIFACTS / "student_failure.png"))
+            page.screenshot(path=str(artifacts / "student_failure.png"))
             raise
         finally:
             browser.close()
@@ -140,16 +129,16 @@ def test_student_fills_an_exercise_in_jupyterlab(tmp_path):
 
 def test_without_the_make_lab_config_nbgrader_and_the_news_prompt_show(tmp_path):
     """The control: the clutter checks above do see nbgrader's menu and the news prompt when they are there."""
-    ARTIFACTS.mkdir(parents=True, exist_ok=True)
+    artifacts = artifacts_dir()
     folder = tmp_path / "student"
     folder.mkdir()
     synthetic_notebook(folder / "99_synthetic.ipynb")
     with jupyterlab(folder, None) as url, playwright.sync_playwright() as p:
-        browser, page = open_page(p, url.format("99_synthetic.ipynb"))
+        browser, page = open_notebook(p, url.format("99_synthetic.ipynb"), height=1000)
         try:
             page.get_by_text("official Jupyter news").wait_for(timeout=60_000)
             time.sleep(1)
-            page.screenshot(path=str(ARTIFACTS / "student_lab_without_config.png"))
+            page.screenshot(path=str(artifacts / "student_lab_without_config.png"))
             assert clutter(page) == dict.fromkeys(clutter(page), True)
         finally:
             browser.close()
