@@ -1,6 +1,8 @@
 import json
 import os
+import random
 
+import numpy as np
 import pytest
 import torch
 from cache_helpers import fake_fit, history, read_only, snapshot
@@ -54,6 +56,19 @@ def test_zoo_trains_like_notebook_04_then_loads_without_training(smoke, tmp_path
     assert again_history == history_
     for a, b in zip(again.state_dict().values(), model.state_dict().values()):
         torch.testing.assert_close(a, b)
+
+
+def draws_after(action):
+    """What Python, NumPy and torch draw next after set_seed(5) and action()."""
+    set_seed(5)
+    action()
+    return random.random(), float(np.random.rand()), torch.rand(3).tolist()
+
+
+def test_training_a_missing_model_leaves_the_callers_random_numbers_as_loading_does(smoke, tmp_path):
+    trained = draws_after(lambda: zoo.load("mlp", folder=tmp_path, progress=False))    # missing: trained
+    loaded = draws_after(lambda: zoo.load("mlp", folder=tmp_path, progress=False))     # now on disk: loaded
+    assert trained == loaded == draws_after(lambda: None)
 
 
 def test_zoo_dynamic_recipe_trains_like_notebook_04(smoke, tmp_path):

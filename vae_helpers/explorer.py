@@ -24,7 +24,7 @@ from .diagnostics import active_units, kl_per_dim
 from .models import MLPVAE
 from .plots import image_grid, kl_per_dimension
 from .train import evaluate, fit
-from .utils import cache_dir, is_smoke_test, set_seed, shown
+from .utils import cache_dir, is_smoke_test, preserved_random_state, set_seed, shown
 
 BETAS = (0.1, 0.25, 0.5, 1.0, 2.0, 4.0, 8.0)
 LATENT_SIZES = (2, 5, 10, 20, 50)
@@ -130,15 +130,21 @@ class Cache:
         return self._index[(beta, latent_dim)]
 
     def model(self, beta: float, latent_dim: int):
+        """The trained model of one setting, loaded once (or trained when its entry is broken); the caller's random
+        state is left as it was."""
         key = (beta, latent_dim)
         if key not in self._models:
-            try:
-                _, weights, data = cachefiles.read_entry(self.folder, _stem(beta, latent_dim))
-                self._models[key] = checkpoints.load(weights, data=data)
-            except (cachefiles.BrokenEntry, ValueError) as err:
-                print(f"explorer cache: {err}; training this setting again", flush=True)
-                self.train(beta, latent_dim)
+            with preserved_random_state():
+                self._load(beta, latent_dim)
         return self._models[key]
+
+    def _load(self, beta: float, latent_dim: int) -> None:
+        try:
+            _, weights, data = cachefiles.read_entry(self.folder, _stem(beta, latent_dim))
+            self._models[(beta, latent_dim)] = checkpoints.load(weights, data=data)
+        except (cachefiles.BrokenEntry, ValueError) as err:
+            print(f"explorer cache: {err}; training this setting again", flush=True)
+            self.train(beta, latent_dim)
 
     def _where(self, what: str) -> None:
         cachefiles.require_writable(self.folder, ENV_VAR, what)
@@ -146,8 +152,14 @@ class Cache:
     def train(self, beta: float, latent_dim: int, progress: bool = False) -> dict:
         """Train one setting, save it, and return its summary: rate (KL), distortion (recon), active units.
 
-        Ctrl-C stops it: nothing is stored and KeyboardInterrupt is raised again.
+        Ctrl-C stops it: nothing is stored and KeyboardInterrupt is raised again. The caller's random state is
+        left as it was (utils.preserved_random_state), so a notebook draws the same numbers whether it trained
+        the sweep or loaded it.
         """
+        with preserved_random_state():
+            return self._train(beta, latent_dim, progress)
+
+    def _train(self, beta: float, latent_dim: int, progress: bool) -> dict:
         self._where(f"the model for beta = {beta:g}, latent size {latent_dim}")   # before training, not after
         set_seed(self.config.seed)
         model = MLPVAE(latent_dim=latent_dim, hidden=self.config.hidden)

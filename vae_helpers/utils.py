@@ -15,6 +15,23 @@ def set_seed(seed: int = 0) -> None:
     torch.manual_seed(seed)  # also seeds every CUDA device
 
 
+@contextmanager
+def preserved_random_state():
+    """Put Python's, NumPy's and torch's random states back as they were on exit.
+
+    The caches train a missing model inside it (zoo.train, the explorer's Cache.train): training reseeds and draws
+    thousands of numbers, and without it a notebook would draw different numbers afterwards on the run that
+    trained its models than on the runs that loaded them.
+    """
+    python_state, numpy_state = random.getstate(), np.random.get_state()
+    try:
+        with torch.random.fork_rng():    # torch's CPU generator, and every CUDA device's that is in use
+            yield
+    finally:
+        random.setstate(python_state)
+        np.random.set_state(numpy_state)
+
+
 def get_device(prefer_gpu: bool = False) -> torch.device:
     """The CPU, or the first CUDA GPU when `prefer_gpu` is True and one is present."""
     if prefer_gpu and torch.cuda.is_available():

@@ -16,7 +16,7 @@ from . import cachefiles, checkpoints
 from .data import load_mnist
 from .models import MODELS
 from .train import fit
-from .utils import cache_dir, is_smoke_test, set_seed, shown
+from .utils import cache_dir, is_smoke_test, preserved_random_state, set_seed, shown
 
 FORMAT = "vae_helpers.zoo/2"
 ENV_VAR = "VAE_ZOO_CACHE"
@@ -155,7 +155,14 @@ def train(name: str, folder=None, progress: bool = True):
     """Train RECIPES[name] exactly as its notebook does, store it, and return (model, history).
 
     Ctrl-C stops it: nothing is stored, the cache stays as it was, and KeyboardInterrupt is raised again.
+    The caller's random state (Python, NumPy, torch) is left as it was, so a notebook draws the same numbers
+    after it whether its model was loaded or trained.
     """
+    with preserved_random_state():
+        return _train(name, folder, progress)
+
+
+def _train(name: str, folder, progress: bool):
     recipe, folder = _recipe(name), _folder(folder)
     cachefiles.require_writable(folder, ENV_VAR, f"the trained {name!r}")      # before minutes of training
     dynamic = recipe.binarize == "dynamic"
@@ -203,8 +210,14 @@ def _entry(name: str, recipe: Recipe, folder: Path):
 def load(name: str, folder=None, progress: bool = True):
     """(model, history) for RECIPES[name]: from the cache, or trained now (minutes, once) when it is missing.
 
-    A missing, broken or mismatching entry is reported (with its path and why) and trained again.
+    A missing, broken or mismatching entry is reported (with its path and why) and trained again. Either way the
+    caller's random state is left as it was (building a model to load weights into draws random numbers too).
     """
+    with preserved_random_state():
+        return _load(name, folder, progress)
+
+
+def _load(name: str, folder, progress: bool):
     recipe, folder = _recipe(name), _folder(folder)
     model, why = _entry(name, recipe, folder)
     if model is not None:
