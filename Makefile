@@ -37,7 +37,7 @@ notebooks: $(STAMP)
 	for nb in notebooks/[0-9]*.ipynb; do env -u CI $(NBCONVERT) $$nb || exit 1; done
 	$(BIN)/python tools/notebook_tools.py clean notebooks/[0-9]*.ipynb
 
-# Teachers: train notebook 07's explorer models ahead of class (about 2.5 minutes; ~/.cache/vae_helpers/explorer).
+# Teachers: train notebook 07's explorer models ahead of class (about 2 minutes; ~/.cache/vae_helpers/explorer).
 explorer-cache: $(STAMP)
 	$(BIN)/python -m vae_helpers.explorer build
 
