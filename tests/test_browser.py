@@ -77,13 +77,38 @@ def serve_notebook(tmp_path: Path, notebook: str, **env_vars: str):
         yield url.format(notebook)
 
 
-def open_notebook(p, url: str, height: int = 1100):
-    """Headless Chromium on `url`, once JupyterLab shows the notebook: (browser, page)."""
-    browser = p.chromium.launch(executable_path=CHROMIUM, args=CHROMIUM_ARGS)
-    page = browser.new_page(viewport={"width": 1400, "height": height})
-    page.goto(url)
-    page.wait_for_selector(".jp-Notebook", timeout=60_000)
-    return browser, page
+@contextmanager
+def notebook_page(url: str, failure_png: Path | None = None, height: int = 1100):
+    """Headless Chromium on `url`, yielding the page once JupyterLab shows the notebook. If the body fails, the page
+    is saved to `failure_png` first; the browser is closed afterwards."""
+    with playwright.sync_playwright() as p:
+        browser = p.chromium.launch(executable_path=CHROMIUM, args=CHROMIUM_ARGS)
+        try:
+            page = browser.new_page(viewport={"width": 1400, "height": height})
+            page.goto(url)
+            page.wait_for_selector(".jp-Notebook", timeout=60_000)
+            try:
+                yield page
+            except Exception:
+                if failure_png is not None:
+                    page.screenshot(path=str(failure_png))
+                raise
+        finally:
+            browser.close()
+
+
+def wait_for_image(page, image, timeout: int = 30_000) -> None:
+    """Wait until the <img> locator `image` has a decoded picture."""
+    page.wait_for_function("el => el && el.naturalWidth > 0", arg=image.element_handle(), timeout=timeout)
+
+
+def seconds_to_redraw(page, image, before: str, action) -> float:
+    """Run action() and wait until `image` shows a picture other than `before` (its old src): the seconds taken."""
+    start = time.perf_counter()
+    action()
+    page.wait_for_function("([el, old]) => el.src !== old && el.naturalWidth > 0",
+                           arg=[image.element_handle(), before], timeout=20_000)
+    return time.perf_counter() - start
 
 
 def artifacts_dir() -> Path:
@@ -119,33 +144,22 @@ def run_all_cells(page, tries: int = 3) -> None:
 
 def test_explorer_renders_and_answers_the_beta_slider(jupyterlab):
     artifacts = artifacts_dir()
-    with playwright.sync_playwright() as p:
-        browser, page = open_notebook(p, jupyterlab)
-        try:
-            run_all_cells(page)
-            handle = page.wait_for_selector(".vae-explorer-beta .noUi-handle", state="visible", timeout=100_000)
-            image = page.locator("img.vae-explorer-image").first
-            page.wait_for_function("el => el && el.naturalWidth > 0", arg=image.element_handle(), timeout=30_000)
-            page.get_by_text("Python 3 (ipykernel) | Idle").wait_for(timeout=60_000)  # every cell has run
-            time.sleep(3)  # the explorer draws its other panels while the kernel is idle (6 in smoke mode)
-            image.scroll_into_view_if_needed()
-            before = image.get_attribute("src")
-            page.screenshot(path=str(artifacts / "explorer_before.png"))
-            assert page.get_by_text("Error displaying widget").count() == 0
+    with notebook_page(jupyterlab, artifacts / "explorer_failure.png") as page:
+        run_all_cells(page)
+        handle = page.wait_for_selector(".vae-explorer-beta .noUi-handle", state="visible", timeout=100_000)
+        image = page.locator("img.vae-explorer-image").first
+        wait_for_image(page, image)
+        page.get_by_text("Python 3 (ipykernel) | Idle").wait_for(timeout=60_000)  # every cell has run
+        time.sleep(3)  # the explorer draws its other panels while the kernel is idle (6 in smoke mode)
+        image.scroll_into_view_if_needed()
+        before = image.get_attribute("src")
+        page.screenshot(path=str(artifacts / "explorer_before.png"))
+        assert page.get_by_text("Error displaying widget").count() == 0
 
-            handle.focus()
-            start = time.perf_counter()
-            page.keyboard.press("ArrowRight")
-            page.wait_for_function("([el, old]) => el.src !== old && el.naturalWidth > 0",
-                                   arg=[image.element_handle(), before], timeout=20_000)
-            latency = time.perf_counter() - start
-            page.screenshot(path=str(artifacts / "explorer_after.png"))
-            (artifacts / "explorer_redraw_seconds.txt").write_text(f"{latency:.3f}\n")
-            print(f"\nexplorer redraw after a slider move: {latency:.3f} s; screenshots in {artifacts}")
-            assert image.get_attribute("src") != before
-            assert page.get_by_text("Error displaying widget").count() == 0
-        except Exception:
-            page.screenshot(path=str(artifacts / "explorer_failure.png"))
-            raise
-        finally:
-            browser.close()
+        handle.focus()
+        latency = seconds_to_redraw(page, image, before, lambda: page.keyboard.press("ArrowRight"))
+        page.screenshot(path=str(artifacts / "explorer_after.png"))
+        (artifacts / "explorer_redraw_seconds.txt").write_text(f"{latency:.3f}\n")
+        print(f"\nexplorer redraw after a slider move: {latency:.3f} s; screenshots in {artifacts}")
+        assert image.get_attribute("src") != before
+        assert page.get_by_text("Error displaying widget").count() == 0

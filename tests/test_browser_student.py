@@ -16,8 +16,8 @@ from pathlib import Path
 
 import nbformat
 
-from test_browser import (ROOT, artifacts_dir, lab_server, open_notebook, playwright,  # noqa: F401 (skip marker)
-                          pytestmark, run_all_cells)
+from test_browser import (ROOT, artifacts_dir, lab_server, notebook_page, pytestmark,  # noqa: F401 (skip marker)
+                          run_all_cells)
 from test_student import (MASTERS, WRONG, exercises, has_exercises, make_student, nbgrader_meta, synthetic_notebook,
                           wrong_answers)
 
@@ -98,33 +98,27 @@ def test_student_fills_an_exercise_in_jupyterlab(tmp_path):
     solution = exercises(nbformat.read(master, as_version=4))[grade_id][0].source
     assert "raise NotImplementedError()" in nb.cells[solution_index].source
 
-    with jupyterlab(tmp_path / "student", make_lab_config_path()) as url, playwright.sync_playwright() as p:
-        browser, page = open_notebook(p, url.format(student.name), height=1000)
-        try:
-            run_all_cells(page)  # it stops at the first stub, once every teaching cell has run
-            cells = page.locator(".jp-Notebook .jp-Cell")
-            stub_error = cells.nth(solution_index).locator(".jp-OutputArea:has-text('NotImplementedError')")
-            stub_error.wait_for(timeout=300_000)
-            page.get_by_text("Python 3 (ipykernel) | Idle").wait_for(timeout=60_000)
-            output = run_cell(page, cells.nth(test_index))
-            page.screenshot(path=str(artifacts / "student_1_stub.png"))
-            assert "Error" in output, f"the check passed on the stub:\n{output}"
+    with (jupyterlab(tmp_path / "student", make_lab_config_path()) as url,
+          notebook_page(url.format(student.name), artifacts / "student_failure.png", height=1000) as page):
+        run_all_cells(page)  # it stops at the first stub, once every teaching cell has run
+        cells = page.locator(".jp-Notebook .jp-Cell")
+        stub_error = cells.nth(solution_index).locator(".jp-OutputArea:has-text('NotImplementedError')")
+        stub_error.wait_for(timeout=300_000)
+        page.get_by_text("Python 3 (ipykernel) | Idle").wait_for(timeout=60_000)
+        output = run_cell(page, cells.nth(test_index))
+        page.screenshot(path=str(artifacts / "student_1_stub.png"))
+        assert "Error" in output, f"the check passed on the stub:\n{output}"
 
-            output = run_edited(page, cells, solution_index, test_index, wrong)
-            page.screenshot(path=str(artifacts / "student_2_wrong_answer.png"))
-            assert "AssertionError" in output, f"the check did not fail on the wrong answer:\n{output}"
+        output = run_edited(page, cells, solution_index, test_index, wrong)
+        page.screenshot(path=str(artifacts / "student_2_wrong_answer.png"))
+        assert "AssertionError" in output, f"the check did not fail on the wrong answer:\n{output}"
 
-            output = run_edited(page, cells, solution_index, test_index, solution)
-            page.screenshot(path=str(artifacts / "student_3_solution.png"))
-            assert "Error" not in output and "Traceback" not in output, f"the check failed on the solution:\n{output}"
-            assert clutter(page) == dict.fromkeys(clutter(page), False)
-            print(f"\n{student.name}: {grade_id} fails on the stub and the wrong answer, passes on the solution; "
-                  f"screenshots in {artifacts}")
-        except Exception:
-            page.screenshot(path=str(artifacts / "student_failure.png"))
-            raise
-        finally:
-            browser.close()
+        output = run_edited(page, cells, solution_index, test_index, solution)
+        page.screenshot(path=str(artifacts / "student_3_solution.png"))
+        assert "Error" not in output and "Traceback" not in output, f"the check failed on the solution:\n{output}"
+        assert clutter(page) == dict.fromkeys(clutter(page), False)
+        print(f"\n{student.name}: {grade_id} fails on the stub and the wrong answer, passes on the solution; "
+              f"screenshots in {artifacts}")
 
 
 def test_without_the_make_lab_config_nbgrader_and_the_news_prompt_show(tmp_path):
@@ -133,12 +127,8 @@ def test_without_the_make_lab_config_nbgrader_and_the_news_prompt_show(tmp_path)
     folder = tmp_path / "student"
     folder.mkdir()
     synthetic_notebook(folder / "99_synthetic.ipynb")
-    with jupyterlab(folder, None) as url, playwright.sync_playwright() as p:
-        browser, page = open_notebook(p, url.format("99_synthetic.ipynb"), height=1000)
-        try:
-            page.get_by_text("official Jupyter news").wait_for(timeout=60_000)
-            time.sleep(1)
-            page.screenshot(path=str(artifacts / "student_lab_without_config.png"))
-            assert clutter(page) == dict.fromkeys(clutter(page), True)
-        finally:
-            browser.close()
+    with jupyterlab(folder, None) as url, notebook_page(url.format("99_synthetic.ipynb"), height=1000) as page:
+        page.get_by_text("official Jupyter news").wait_for(timeout=60_000)
+        time.sleep(1)
+        page.screenshot(path=str(artifacts / "student_lab_without_config.png"))
+        assert clutter(page) == dict.fromkeys(clutter(page), True)
