@@ -14,6 +14,7 @@ usual tutorial pipeline, in one run, interleaved, so that the machine's noise hi
 The figures of merit are the ratios DataLoader / project (target >= 2). Usage: python benchmarks/train_speed.py [--repeats 3] [--n 60000]
 """
 import argparse
+import itertools
 import math
 import time
 
@@ -37,37 +38,34 @@ def project_epoch(x: torch.Tensor, fused: bool = True) -> float:
     return history["seconds"][0]
 
 
-def floor_epoch(x: torch.Tensor) -> float:
-    """Seconds for as many training steps as an epoch has, all on the first batch: no data pipeline."""
+def timed_steps(batches, fused: bool, check_x: bool = True) -> float:
+    """Seconds to run the training step (elbo, zero_grad, backward, Adam) on every batch of the iterable that
+    batches() returns, drawing them included, from a freshly seeded model (batches is called after seeding)."""
     set_seed(0)
     model = MLPVAE()
-    optimizer = torch.optim.Adam(model.parameters(), lr=LR, fused=True)
-    xb = x[:BATCH].clone()
+    optimizer = torch.optim.Adam(model.parameters(), lr=LR, fused=fused)
     start = time.perf_counter()
-    for _ in range(math.ceil(len(x) / BATCH)):
-        loss = elbo(model, xb, check_x=False).loss.mean()
+    for xb in batches():
+        loss = elbo(model, xb, check_x=check_x).loss.mean()
         optimizer.zero_grad()
         loss.backward()
         optimizer.step()
     return time.perf_counter() - start
+
+
+def floor_epoch(x: torch.Tensor) -> float:
+    """Seconds for as many training steps as an epoch has, all on the first batch: no data pipeline."""
+    xb, steps = x[:BATCH].clone(), math.ceil(len(x) / BATCH)
+    return timed_steps(lambda: itertools.repeat(xb, steps), fused=True, check_x=False)
 
 
 def dataloader_epoch(root, n: int, binarize: bool = False) -> float:
     """Seconds for one epoch driven by torchvision's MNIST dataset with a per-sample ToTensor transform (then
-    torch.round, binarize=True)."""
-    set_seed(0)
-    model = MLPVAE()
-    optimizer = torch.optim.Adam(model.parameters(), lr=LR)
+    torch.round, binarize=True), with torch.optim.Adam's default implementation."""
     transform = transforms.Compose([transforms.ToTensor(), torch.round]) if binarize else transforms.ToTensor()
     dataset = datasets.MNIST(root, train=True, download=False, transform=transform)
     loader = DataLoader(Subset(dataset, range(n)), batch_size=BATCH, shuffle=True)
-    start = time.perf_counter()
-    for x, _ in loader:
-        loss = elbo(model, x).loss.mean()
-        optimizer.zero_grad()
-        loss.backward()
-        optimizer.step()
-    return time.perf_counter() - start
+    return timed_steps(lambda: (x for x, _ in loader), fused=False)
 
 
 def main() -> None:

@@ -1,8 +1,13 @@
-"""Shared by the cache tests: histories as fit returns them, read-only folders as root sees them, file snapshots."""
+"""Shared by the cache tests: histories as fit returns them, read-only folders as root sees them, file snapshots,
+and the random numbers a caller draws after a cache call."""
 import os
+import random
 from pathlib import Path
 
-from vae_helpers import cachefiles
+import numpy as np
+import torch
+
+from vae_helpers import cachefiles, set_seed
 
 
 def history(epochs=10, n_train=60_000, binarize=None, seed=0, interrupted=False, stopped_early=False, done=None,
@@ -55,3 +60,11 @@ def read_only(monkeypatch, folder: Path) -> None:
 
     monkeypatch.setattr(os, "access", access)
     monkeypatch.setattr(cachefiles.tempfile, "mkstemp", mkstemp)
+
+
+def draws_after(action) -> tuple:
+    """What Python, NumPy and torch draw next after set_seed(5) and action(): equal to draws_after(lambda: None)
+    when action leaves the caller's random state alone."""
+    set_seed(5)
+    action()
+    return random.random(), float(np.random.rand()), torch.rand(3).tolist()

@@ -1,15 +1,14 @@
 import json
-import random
 import time
 
 import matplotlib
-import numpy as np
-import torch
 
 matplotlib.use("Agg")
 import pytest  # noqa: E402
 
-from vae_helpers import explorer, set_seed  # noqa: E402
+from cache_helpers import draws_after  # noqa: E402
+
+from vae_helpers import explorer  # noqa: E402
 
 TINY = explorer.SweepConfig(hidden=(16,), epochs=1, n_train=256, n_test=128, betas=(0.5, 4.0), latent_sizes=(2, 3))
 
@@ -175,11 +174,6 @@ def test_the_sweep_trains_with_its_batch_size_and_learning_rate(tmp_path, monkey
 
 
 def test_training_a_setting_leaves_the_callers_random_numbers_alone(tmp_path):
-    def draws_after(action):
-        set_seed(5)
-        action()
-        return random.random(), float(np.random.rand()), torch.rand(3).tolist()
-
     c = explorer.Cache(tmp_path, TINY)
     assert draws_after(lambda: c.train(0.5, 2)) == draws_after(lambda: None)
     assert draws_after(lambda: explorer.Cache(tmp_path, TINY).model(0.5, 2)) == draws_after(lambda: None)  # loaded

@@ -1,11 +1,9 @@
 import json
 import os
-import random
 
-import numpy as np
 import pytest
 import torch
-from cache_helpers import fake_fit, history, read_only, snapshot
+from cache_helpers import draws_after, fake_fit, history, read_only, snapshot
 
 from vae_helpers import ConvVAE, MLPVAE, cachefiles, fit, load_mnist, set_seed, zoo
 
@@ -56,13 +54,6 @@ def test_zoo_trains_like_notebook_04_then_loads_without_training(smoke, tmp_path
     assert again_history == history_
     for a, b in zip(again.state_dict().values(), model.state_dict().values()):
         torch.testing.assert_close(a, b)
-
-
-def draws_after(action):
-    """What Python, NumPy and torch draw next after set_seed(5) and action()."""
-    set_seed(5)
-    action()
-    return random.random(), float(np.random.rand()), torch.rand(3).tolist()
 
 
 def test_training_a_missing_model_leaves_the_callers_random_numbers_as_loading_does(smoke, tmp_path):
