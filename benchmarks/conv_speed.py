@@ -37,7 +37,7 @@ def main() -> None:
     parser.add_argument("--n", type=int, default=60_000, help="training images an epoch (the first n)")
     parser.add_argument("--skip-wide", action="store_true", help="time only the project's ConvVAE, both layouts")
     args = parser.parse_args()
-    x = load_mnist("train", binarize="static")[0][:args.n]
+    x = load_mnist("train", binarize="round")[0][:args.n]
     ours, last, wide = [], [], []
     for _ in range(args.repeats):  # interleaved, so that drifts in machine speed hit both alike
         ours.append(epoch_seconds(ConvVAE, x))

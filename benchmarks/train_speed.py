@@ -73,7 +73,7 @@ def main() -> None:
     parser.add_argument("--repeats", type=int, default=3, help="epochs timed per pipeline; the fastest counts")
     parser.add_argument("--n", type=int, default=60_000, help="training images an epoch (the first n, both pipelines)")
     args = parser.parse_args()
-    x = load_mnist("train", binarize="static")[0][:args.n]
+    x = load_mnist("train", binarize="round")[0][:args.n]
     times = {"project": [], "project, plain Adam": [], "floor": [], "DataLoader": [], "DataLoader, + round": []}
     with raw_folder("mnist") as root:
         for _ in range(args.repeats):  # interleaved, so that drifts in machine speed hit every figure alike

@@ -7,8 +7,8 @@ from vae_helpers import MLPVAE, load_mnist, set_seed
 @pytest.fixture(scope="session")
 def mnist_small():
     """1,000 statically binarized training and 500 test images."""
-    x, _ = load_mnist("train", binarize="static")
-    xt, _ = load_mnist("test", binarize="static")
+    x, _ = load_mnist("train", binarize="round")
+    xt, _ = load_mnist("test", binarize="round")
     return x[:1000], xt[:500]
 
 

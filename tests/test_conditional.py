@@ -14,7 +14,7 @@ def cvae():
 @pytest.fixture(scope="module")
 def labelled():
     from vae_helpers import load_mnist
-    x, y = load_mnist("train", binarize="static")
+    x, y = load_mnist("train", binarize="round")
     return x[:600], y[:600]
 
 
@@ -95,8 +95,8 @@ def test_zoo_trains_the_cvae_with_its_labels(tmp_path, monkeypatch):
     from vae_helpers import load_mnist, zoo
     monkeypatch.setenv("CI", "true")                                     # the smoke recipe: 2 epochs, 2,000 images
     model, history = zoo.load("cvae", folder=tmp_path, progress=False)
-    x, y = load_mnist("train", binarize="static")
-    xt, yt = load_mnist("test", binarize="static")
+    x, y = load_mnist("train", binarize="round")
+    xt, yt = load_mnist("test", binarize="round")
     set_seed(0)
     ref = ConditionalVAE(latent_dim=2, hidden=(400,))
     ref_history = fit(ref, x[:2_000], xt, epochs=2, seed=0, train_y=y[:2_000], test_y=yt, progress=False)

@@ -26,16 +26,16 @@ def test_mnist_train_is_the_canonical_file():
 
 def test_static_binarization_rounds_at_half():
     grey, _ = load_mnist("test")
-    static, _ = load_mnist("test", binarize="static")
+    static, _ = load_mnist("test", binarize="round")
     assert set(static.unique().tolist()) == {0.0, 1.0}
     assert torch.equal(static, (grey >= 0.5).float())
 
 
 def test_dynamic_binarization_is_a_seeded_bernoulli_draw():
     grey, _ = load_mnist("test")
-    a, _ = load_mnist("test", binarize="dynamic", seed=1)
-    b, _ = load_mnist("test", binarize="dynamic", seed=1)
-    c, _ = load_mnist("test", binarize="dynamic", seed=2)
+    a, _ = load_mnist("test", binarize="sample", seed=1)
+    b, _ = load_mnist("test", binarize="sample", seed=1)
+    c, _ = load_mnist("test", binarize="sample", seed=2)
     assert torch.equal(a, b) and not torch.equal(a, c)
     assert set(a.unique().tolist()) == {0.0, 1.0}
     assert a.mean().item() == pytest.approx(grey.mean().item(), abs=2e-3)  # E[Bernoulli(p)] = p

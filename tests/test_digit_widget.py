@@ -11,7 +11,7 @@ from vae_helpers.digit_widget import DigitDrawer, draw_digits, to_png
 @pytest.fixture(scope="module")
 def drawer():
     set_seed(0)
-    x, y = load_mnist("test", binarize="static")
+    x, y = load_mnist("test", binarize="round")
     return draw_digits(ConditionalVAE(latent_dim=4, hidden=(32,)), x[:200], y[:200])
 
 
@@ -31,7 +31,7 @@ def test_sliders_move_the_code_along_the_style_directions(drawer):
 
 def test_with_a_small_code_the_sliders_are_its_coordinates():
     set_seed(0)
-    x, y = load_mnist("test", binarize="static")
+    x, y = load_mnist("test", binarize="round")
     small = draw_digits(ConditionalVAE(latent_dim=2, hidden=(32,)), x[:50], y[:50])
     assert [s.description for s in small.sliders] == ["z1", "z2"]
     small.sliders[0].value, small.sliders[1].value = 1.5, -0.5
@@ -66,6 +66,6 @@ def test_png_layout():
 
 
 def test_needs_a_conditional_model():
-    x, y = load_mnist("test", binarize="static")
+    x, y = load_mnist("test", binarize="round")
     with pytest.raises(TypeError, match="ConditionalVAE"):
         DigitDrawer(MLPVAE(latent_dim=2, hidden=(8,)), x[:10], y[:10])

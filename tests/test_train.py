@@ -258,7 +258,7 @@ def test_non_finite_weights_ask_for_a_new_model_not_a_smaller_lr(model, mnist_sm
     ({"epochs": 2.5}, r"epochs must be an integer >= 0, got 2.5"),
     ({"batch_size": 0}, r"batch_size must be an integer >= 1 \(e.g. batch_size=128\), got 0"),
     ({"patience": 0, "val_x": torch.rand(4, 1, 28, 28)}, r"patience must be an integer >= 1"),
-    ({"binarize": "static"}, "static binarization happens in load_mnist"),
+    ({"binarize": "static"}, "rounding or one fixed draw happen in load_mnist"),
 ])
 def test_bad_arguments_are_named(model, kwargs, message):
     with pytest.raises(ValueError, match=message) as err:

@@ -37,8 +37,8 @@ def store_untrained(name, folder, **changes):
 def test_zoo_trains_like_notebook_04_then_loads_without_training(smoke, tmp_path, monkeypatch):
     model, history_ = zoo.load("mlp", folder=tmp_path, progress=False)    # missing: trained now
     # the same calls as notebooks/04_mlp_vae.ipynb, in smoke mode
-    x_train = load_mnist("train", binarize="static")[0][:2_000]
-    x_test = load_mnist("test", binarize="static")[0]
+    x_train = load_mnist("train", binarize="round")[0][:2_000]
+    x_test = load_mnist("test", binarize="round")[0]
     set_seed(0)
     ref = MLPVAE(latent_dim=20, hidden=(400,))
     ref_history = fit(ref, x_train, x_test, epochs=2, seed=0, progress=False)
@@ -65,7 +65,7 @@ def test_training_a_missing_model_leaves_the_callers_random_numbers_as_loading_d
 def test_zoo_dynamic_recipe_trains_like_notebook_04(smoke, tmp_path):
     model, _ = zoo.load("mlp_dynamic", folder=tmp_path, progress=False)
     grey_train = load_mnist("train")[0][:2_000]                          # notebook 04's calls, smoke mode
-    x_test_dyn = load_mnist("test", binarize="dynamic", seed=0)[0]
+    x_test_dyn = load_mnist("test", binarize="sample", seed=0)[0]
     set_seed(0)
     ref = MLPVAE()
     fit(ref, grey_train, x_test_dyn, epochs=2, binarize="dynamic", seed=0, progress=False)
@@ -97,7 +97,7 @@ def test_store_rejects_a_1_epoch_model_under_a_10_epoch_recipe(full, tmp_path):
 @pytest.mark.parametrize("changes, message", [
     (dict(done=3, interrupted=True), r"interrupted \(Ctrl-C\) after 3 epoch\(s\).*3 epoch\(s\) completed"),
     (dict(n_train=1_000), r"trained on 1,000 images, the recipe uses 60,000"),
-    (dict(binarize="dynamic"), r"binarize='dynamic'\), the recipe's static binarization uses binarize=None"),
+    (dict(binarize="dynamic"), r"binarize='dynamic'\), the recipe's round binarization uses binarize=None"),
     (dict(stopped_early=True), r"stopped early"),
     (dict(seed=1), r"seed=1, the recipe uses seed=0"),
 ])

@@ -17,7 +17,8 @@ from torchvision.datasets.mnist import read_image_file, read_label_file
 
 DATA_DIR = Path(__file__).parent / "datafiles"
 SPLIT_FILES = {"train": "train", "test": "t10k"}  # split -> IDX file prefix
-BINARIZE = (None, "static", "dynamic")
+BINARIZE = (None, "round", "sample")
+RENAMED = {"static": "round", "dynamic": "sample"}  # the names before Dec 2026
 CHECK_EVERY_LOAD = "VAE_CHECK_DATA_EVERY_LOAD"    # set (not "0") to check the SHA-256 on every load
 
 
@@ -98,13 +99,21 @@ def _read_uint8(dataset: str, split: str, data_dir: str | None) -> tuple[torch.T
     return x, y
 
 
-def binarize(x: torch.Tensor, how: str | None = "static", seed: int = 0) -> torch.Tensor:
-    """Grey levels in [0, 1] -> binary pixels: "static" rounds at 0.5, "dynamic" draws Bernoulli(grey) once."""
+def binarize(x: torch.Tensor, how: str | None = "round", seed: int = 0) -> torch.Tensor:
+    """Grey levels in [0, 1] -> binary pixels: "round" rounds at 0.5, "sample" draws Bernoulli(grey) once.
+
+    "sample" with a fixed seed is a Larochelle-style static draw (one draw, kept); fresh draws every batch are
+    `fit(..., binarize="dynamic")`.
+    """
+    if how in RENAMED:
+        raise ValueError(f"binarize={how!r} was renamed: use binarize={RENAMED[how]!r} "
+                         f"({'round at 0.5' if how == 'static' else 'one seeded Bernoulli draw per pixel'}); "
+                         "fresh draws every batch are fit(..., binarize='dynamic')")
     if how not in BINARIZE:
         raise ValueError(f"binarize must be one of {BINARIZE}, got {how!r}")
-    if how == "static":
+    if how == "round":
         return (x >= 0.5).float()  # round at 0.5: the classic Bernoulli-VAE posts
-    if how == "dynamic":
+    if how == "sample":
         return torch.bernoulli(x, generator=torch.Generator().manual_seed(seed))  # one draw, p = grey level
     return x
 
@@ -117,8 +126,8 @@ def _to_float(x_uint8: torch.Tensor, how: str | None, seed: int) -> torch.Tensor
 def load_mnist(split: str = "train", binarize: str | None = None, seed: int = 0, data_dir=None):
     """MNIST as `(x, y)`: x float32 (N, 1, 28, 28) in [0, 1], y int64 (N,).
 
-    binarize: None keeps grey levels; "static" rounds at 0.5; "dynamic" draws each pixel from
-    Bernoulli(grey level) once, with `seed` (use it for a fixed, dynamically binarized test set).
+    binarize: None keeps grey levels; "round" rounds at 0.5; "sample" draws each pixel from
+    Bernoulli(grey level) once, with `seed` (use it for a fixed, stochastically binarized test set).
     For fresh draws every epoch (the literature's convention), load grey levels and call
     `fit(..., binarize="dynamic")`.
     """

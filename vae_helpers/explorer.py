@@ -90,8 +90,8 @@ class Cache:
         self._models, self._index, self._reported = {}, {}, set()
         self._scan()
         self._write_config()
-        x_train, _ = load_mnist("train", binarize="static")
-        x_test, _ = load_mnist("test", binarize="static")
+        x_train, _ = load_mnist("train", binarize="round")
+        x_test, _ = load_mnist("test", binarize="round")
         self.x_train, self.x_test = x_train[: self.config.n_train], x_test[: self.config.n_test]
 
     def _write_config(self) -> None:

@@ -125,7 +125,7 @@ def _check_number(value, name: str, minimum: float, strict: bool = False) -> Non
 
 def _check_arguments(model, epochs, batch_size, lr, beta, binarize, val_x, test_x, patience) -> None:
     if binarize not in (None, "dynamic"):
-        raise ValueError(f"fit's binarize is None or 'dynamic' (static binarization happens in load_mnist), "
+        raise ValueError(f"fit's binarize is None or 'dynamic' (fresh draws every batch; rounding or one fixed draw happen in load_mnist(binarize='round' or 'sample')), "
                          f"got {binarize!r}")
     if isinstance(epochs, bool) or not isinstance(epochs, int) or epochs < 0:
         raise ValueError(f"epochs must be an integer >= 0, got {epochs!r}")

@@ -31,7 +31,7 @@ class Recipe:
     notebook: str = ""                           # where it is trained in full view
     epochs: int = 10                             # smoke mode: 2
     n_train: int = 60_000                        # smoke mode: 2,000
-    binarize: str = "static"                     # or "dynamic": grey images, fresh binary pixels every batch
+    binarize: str = "round"                      # or "dynamic": grey images, fresh binary pixels every batch
     seed: int = 0
     batch_size: int = 128
     lr: float = 1e-3
@@ -64,7 +64,7 @@ def _folder(folder) -> Path:
 
 
 def _fit_binarize(recipe: Recipe):
-    """fit's binarize argument for the recipe: static pixels are binarized by load_mnist, before fit."""
+    """fit's binarize argument for the recipe: rounded pixels are binarized by load_mnist, before fit."""
     return "dynamic" if recipe.binarize == "dynamic" else None
 
 
@@ -166,8 +166,8 @@ def _train(name: str, folder, progress: bool):
     recipe, folder = _recipe(name), _folder(folder)
     cachefiles.require_writable(folder, ENV_VAR, f"the trained {name!r}")      # before minutes of training
     dynamic = recipe.binarize == "dynamic"
-    x_train, y_train = load_mnist("train", binarize=None if dynamic else "static")
-    x_test, y_test = load_mnist("test", binarize=recipe.binarize, seed=0)
+    x_train, y_train = load_mnist("train", binarize=None if dynamic else "round")
+    x_test, y_test = load_mnist("test", binarize="sample" if dynamic else "round", seed=0)  # one fixed draw
     x_train = x_train[: recipe.n_train]
     labels = {"train_y": y_train[: recipe.n_train], "test_y": y_test} if recipe.labels else {}
     set_seed(recipe.seed)

@@ -13,7 +13,7 @@ kl_saving = history_2d["test_kl"][-1] - history["test_kl"][epochs - 1]''',
     # forgot binarize="dynamic": trains on the grey levels themselves
     "ex3": '''epochs = min(EPOCHS, 5)
 grey_train = load_mnist("train")[0][:N_TRAIN]
-x_test_dynamic = load_mnist("test", binarize="dynamic", seed=0)[0]
+x_test_dynamic = load_mnist("test", binarize="sample", seed=0)[0]
 set_seed(0)
 model_dynamic = MLPVAE().to(device)
 history_dynamic = fit(model_dynamic, grey_train, x_test_dynamic, epochs=epochs, seed=0, progress=False)
