@@ -295,11 +295,15 @@ def test_chapter_page_in_the_browser(nb_path, browser, served):
             assert not body.is_visible(), f"{nb_path.name}: a solution is shown before its toggle is clicked"
             first.locator("summary").first.click()
             body.wait_for(state="visible", timeout=5_000)
+            if nb_path.name[:2] in SCREENSHOTS:
+                first.scroll_into_view_if_needed()
+                page.screenshot(path=str(artifacts_dir() / f"site_{nb_path.name[:2]}_solution.png"))
 
         if nb_path.name[:2] in SCREENSHOTS:
             out = artifacts_dir()
             assert screenshot_at(page, "mjx-container[display='true']", out / f"site_{nb_path.name[:2]}_maths.png")
             assert screenshot_at(page, "main .cell_output img", out / f"site_{nb_path.name[:2]}_figure.png")
+            screenshot_at(page, ".vae-widget-note", out / f"site_{nb_path.name[:2]}_widget.png")
         assert not blocked, f"{nb_path.name}: the page tried to reach the network: {blocked[:5]}"
         assert not problems, f"{nb_path.name}: " + "; ".join(problems[:5])
     finally:

@@ -222,7 +222,7 @@ def test_a_notebook_alone_in_an_empty_folder_runs_from_the_installed_wheel(wheel
     nb = nbformat.read(ROOT / "notebooks" / NOTEBOOK, as_version=4)
     nb.cells.append(nbformat.v4.new_code_cell(
         "import json, sys, importlib.metadata\n"
-        "print(json.dumps({'python': sys.executable, 'vae_helpers': vae_helpers.__file__,\n"
+        "print(json.dumps({'prefix': sys.prefix, 'vae_helpers': vae_helpers.__file__,\n"
         "                  'version': importlib.metadata.version('vae_helpers')}))"))
     path = alone / NOTEBOOK
     nbformat.write(nb, path)
@@ -236,6 +236,6 @@ def test_a_notebook_alone_in_an_empty_folder_runs_from_the_installed_wheel(wheel
                                                   f"{result.stderr[-3000:]}"
     where = json.loads("".join(o.get("text", "") for o in ran.cells[-1].outputs if o.output_type == "stream"))
     venv = (tmp_path / "venv").resolve()
-    assert Path(where["python"]).resolve().is_relative_to(venv), f"the kernel was not the fresh venv's: {where}"
+    assert Path(where["prefix"]).resolve() == venv, f"the kernel was not the fresh venv's python: {where}"
     assert Path(where["vae_helpers"]).resolve().is_relative_to(venv), f"vae_helpers did not come from the wheel: {where}"
     assert where["version"] == VERSION

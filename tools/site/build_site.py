@@ -117,6 +117,24 @@ def static_widgets(nb) -> None:
         cell.outputs = new
 
 
+# --- maths: as Jupyter reads it ------------------------------------------------------------------------------------
+INLINE_MATH = re.compile(r"(?<![\\$])\$(?!\$)((?:[^$\n]|\n(?![ \t]*\n))+?)(?<!\\)\$(?!\$)")  # no blank line inside
+
+
+def join_math_lines(markdown: str) -> str:
+    """Inline maths ($...$) written across a line break, on one line. Jupyter takes the maths out before it parses
+    the markdown, so a formula whose second line starts with `+ ` or `- ` renders there; a CommonMark parser (MyST,
+    GitHub) would first read that line as a list item and break the formula apart. Code fences and $$ blocks are
+    left as they are."""
+    parts = re.split(r"(^```.*?^```[ \t]*$)", markdown, flags=re.S | re.M)
+    for i in range(0, len(parts), 2):
+        pieces = parts[i].split("$$")
+        for j in range(0, len(pieces), 2):  # outside $$ ... $$
+            pieces[j] = INLINE_MATH.sub(lambda m: "$" + re.sub(r"\s*\n\s*", " ", m.group(1)) + "$", pieces[j])
+        parts[i] = "$$".join(pieces)
+    return "".join(parts)
+
+
 # --- exercises: collapsed on the teacher's site, stripped on the student's -------------------------------------------
 def is_solution(cell) -> bool:
     return bool(cell.metadata.get("nbgrader", {}).get("solution"))
@@ -274,6 +292,9 @@ def prepare(source: Path, student: bool, root: Path = ROOT) -> list[Path]:
     for path in chapters:
         nb = nbformat.read(path, as_version=4)
         static_widgets(nb)
+        for cell in nb.cells:
+            if cell.cell_type == "markdown":
+                cell.source = join_math_lines(cell.source)
         if not student:
             collapse_solutions(nb)
         nbformat.write(nb, path)

@@ -19,6 +19,7 @@ nb_merge_streams = True
 nb_ipywidgets_js = {}                     # widgets are shown as static pictures: no widget JavaScript (and no CDN)
 nb_mime_priority_overrides = [("html", "image/gif", 25)]  # notebook 05's training animation
 myst_enable_extensions = ["dollarmath", "amsmath", "colon_fence"]
+myst_dmath_double_inline = True          # $$...$$ inside a paragraph, as Jupyter renders it (notebook 11 has one)
 myst_heading_anchors = 3
 suppress_warnings = ["mystnb.unknown_mime_type"]  # any other mime type has a text/plain or image twin shown
 
@@ -33,6 +34,7 @@ html_css_files = ["custom.css"]
 html_show_sourcelink = False
 html_copy_source = True                   # the download button offers each chapter's .ipynb
 html_last_updated_fmt = None
+html_context = {"default_mode": "light"}  # an explicit mode: the theme logs a console error without one
 html_theme_options = {
     "home_page_in_toc": True,
     "show_navbar_depth": 1,
