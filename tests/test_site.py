@@ -121,7 +121,9 @@ def test_every_chapter_and_the_package_page_are_built(edition, request):
     index = "".join(parse(site / "index.html").text)
     for nb in MASTERS:  # the chapter table, with the README's topics and minutes
         assert nb.stem in index or nb.name in index, f"the landing page does not list {nb.name}"
-    assert "minutes" in index and "make lab" in index and "http.server" in index
+    assert "minutes" in index and "make lab" in index
+    if edition == "teacher_site":  # the teachers' notes, with how to publish the site
+        assert "http.server" in index and "make student" in index
     api = "".join(parse(site / PACKAGE_PAGE).text)
     for name in ("vae_helpers.losses", "load_mnist", "MLPVAE", "fit"):
         assert name in api, f"the package page does not describe {name}"
@@ -323,3 +325,60 @@ def test_landing_and_package_pages_in_the_browser(browser, served):
                 assert chapters.count() >= len(MASTERS), "the chapter table does not link every chapter"
         finally:
             page.context.close()
+
+
+# --- a written answer (markdown solution cell), on a one-notebook course ----------------------------------------------
+def synthetic_course(root: Path) -> Path:
+    """A course with one notebook holding a code exercise and a written answer, in nbgrader's format."""
+    (root / "notebooks").mkdir(parents=True)
+    (root / "README.md").write_text(
+        "# A test course\n\nOne notebook.\n\n## The notebooks\n\n| # | notebook | topic | minutes |\n|---|---|---|---|\n"
+        "| 01 | [`01_test.ipynb`](notebooks/01_test.ipynb) | a test | 0.1 |\n\n## Quick start\n\n`make lab`\n")
+
+    def grader(**meta):
+        return {"nbgrader": {"schema_version": 3, "locked": False, "task": False, "grade": False, "solution": False,
+                             **meta}}
+    nb = nbformat.v4.new_notebook(metadata={"kernelspec": {"name": "python3", "display_name": "Python 3",
+                                                           "language": "python"}})
+    nb.cells = [
+        nbformat.v4.new_markdown_cell("# 01 · A test\n\nThe KL term $\\mathrm{KL}(q \\| p)$ and\n$$\\frac{a}{b}$$"),
+        nbformat.v4.new_markdown_cell("## Exercises\n\n**Exercise 1.** Define `answer`."),
+        nbformat.v4.new_code_cell("### BEGIN SOLUTION\nanswer = 6 * 7  # the secret solution line\n### END SOLUTION",
+                                  metadata=grader(solution=True, grade_id="ex1")),
+        nbformat.v4.new_code_cell("assert 'answer' in globals()\n### BEGIN HIDDEN TESTS\n"
+                                  "assert answer == 42, 'the hidden check of the test course'\n### END HIDDEN TESTS",
+                                  metadata=grader(grade=True, locked=True, points=1, grade_id="ex1_test")),
+        nbformat.v4.new_markdown_cell("**Exercise 2.** Why?"),
+        nbformat.v4.new_markdown_cell("### BEGIN SOLUTION\nBecause $x^2 \\geq 0$: the written model answer.\n"
+                                      "### END SOLUTION", metadata=grader(solution=True, grade=True, points=1,
+                                                                          grade_id="ex2_written")),
+    ]
+    for i, cell in enumerate(nb.cells):
+        cell.id = f"cell-{i}"
+    nbformat.write(nb, root / "notebooks" / "01_test.ipynb")
+    return root
+
+
+def test_a_written_answer_is_folded_for_teachers_and_absent_for_students(tmp_path):
+    root = synthetic_course(tmp_path / "course")
+    teacher = build_site.build(tmp_path / "teacher", root=root)
+    page = (teacher / "01_test.html").read_text(encoding="utf-8")
+    folds = re.findall(r"<details[^>]*>\s*<summary[^>]*>(.*?)</summary>(.*?)</details>", page, re.S)
+    shown = [re.sub(r"<[^>]+>", "", summary) for summary, _ in folds]
+    assert sum("Show solution" in s for s in shown) == 2, f"two solutions should be folded, got {shown}"
+    folded = " ".join(body for _, body in folds)
+    assert "the secret solution line" in folded and "the written model answer" in folded
+    assert "BEGIN SOLUTION" not in page and "END SOLUTION" not in page, "nbgrader's markers reached the page"
+
+    # the student's site gets its notebooks from student_notebooks (the student_site fixture renders them)
+    (tmp_path / "student").mkdir()
+    [copy] = build_site.student_notebooks([root / "notebooks" / "01_test.ipynb"], tmp_path / "student")
+    raw = copy.read_text(encoding="utf-8")
+    for secret in ("the secret solution line", "the written model answer", "the hidden check"):
+        assert secret not in raw, f"the student's copy shows {secret!r}"
+    assert "YOUR ANSWER HERE" in raw and "YOUR CODE HERE" in raw
+
+
+def test_inline_maths_across_a_line_break_is_joined():
+    joined = build_site.join_math_lines("a $x\n+ y$ b\n\n$$\nu\n+ v\n$$\n```\n$c\nd$\n```\ncosts $5\n\nand $z$")
+    assert joined == "a $x + y$ b\n\n$$\nu\n+ v\n$$\n```\n$c\nd$\n```\ncosts $5\n\nand $z$"

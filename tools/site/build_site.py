@@ -48,6 +48,9 @@ def notebook_paths(root: Path = ROOT) -> list[Path]:
 
 
 # --- widgets: their saved state -> static outputs -------------------------------------------------------------------
+CONTROLS = ("Slider", "ToggleButtons", "Dropdown", "RadioButtons", "Checkbox", "Select")  # what set the picture
+
+
 def _control_value(state: dict):
     if "_options_labels" in state and isinstance(state.get("index"), int):
         return state["_options_labels"][state["index"]]
@@ -90,7 +93,7 @@ def widget_outputs(model_id: str, states: dict) -> tuple[list, list]:
         outputs += more
         labels += more_labels
     value = _control_value(state)
-    if state.get("description") and value is not None and not children and not name.startswith(("HTML", "Label")):
+    if state.get("description") and value is not None and any(kind in name for kind in CONTROLS):
         labels.append(f"{state['description']} = {value}")
     return outputs, labels
 
@@ -146,14 +149,16 @@ def is_exercise(cell) -> bool:
 
 
 def collapse_solutions(nb) -> int:
-    """Teacher's site: each solution behind a "Show solution" toggle. A code solution (input and output) becomes a
-    collapsed myst-nb cell; a written answer (markdown) a collapsed dropdown. Returns how many were collapsed."""
+    """Teacher's site: each solution behind a "Show solution" toggle, without nbgrader's BEGIN/END SOLUTION markers.
+    A code solution (input and output) becomes a collapsed myst-nb cell; a written answer (markdown) a collapsed
+    dropdown. Returns how many were collapsed."""
     count = 0
     for cell in nb.cells:
         if not is_solution(cell):
             continue
         count += 1
         if cell.cell_type == "code":
+            cell.source = re.sub(r"^[ \t]*### (BEGIN|END) SOLUTION[ \t]*\n?", "", cell.source, flags=re.M).rstrip()
             tags = [t for t in cell.metadata.get("tags", []) if t not in ("hide-input", "hide-output")]
             cell.metadata["tags"] = [*tags, "hide-cell"]
             cell.metadata["mystnb"] = {"code_prompt_show": "Show solution", "code_prompt_hide": "Hide solution"}
