@@ -187,7 +187,7 @@ def setup_cell(nb) -> nbformat.NotebookNode:
 def test_setup_cells_say_what_to_install_when_vae_helpers_is_missing(tmp_path):
     python = fresh_venv(tmp_path / "venv")
     env = clean_env(tmp_path / "home", CI="true")
-    probe = subprocess.run([str(python), "-c", "import torch, ipywidgets, nbclient\nimport vae_helpers"],
+    probe = subprocess.run([str(python), "-c", "import vae_helpers"],
                            cwd=tmp_path, env=env, capture_output=True, text=True)
     assert "No module named 'vae_helpers'" in probe.stderr, f"vae_helpers should be missing here:\n{probe.stderr[-800:]}"
 

@@ -113,9 +113,9 @@ def static_widgets(nb) -> None:
             outputs, labels = widget_outputs(view["model_id"], states)
             if labels:
                 note = ("An interactive widget in JupyterLab; below, the picture it showed with "
-                        + ", ".join(html.escape(str(label)) for label in labels) + ".")
+                        + ", ".join(str(label) for label in labels) + ".")
                 new.append(nbformat.v4.new_output("display_data", data={
-                    "text/html": f'<p class="vae-widget-note">{note}</p>', "text/plain": note}))
+                    "text/html": f'<p class="vae-widget-note">{html.escape(note)}</p>', "text/plain": note}))
             new += outputs
         cell.outputs = new
 
@@ -328,15 +328,18 @@ def build(out: Path, student: bool = False, quiet: bool = True, root: Path = ROO
         source = Path(tmp, "source")
         source.mkdir()
         prepare(source, student, root)
-        if out.exists():
-            shutil.rmtree(out)
+        html_dir = Path(tmp, "html")  # built here, then moved: myst-nb writes jupyter_execute/ beside its output
         command = [sys.executable, "-m", "sphinx", "-b", "html", "-W", "--keep-going", "-E", "-c", str(HERE),
                    "-d", str(Path(tmp, "doctrees")), *(["-q"] if quiet else []),
-                   str(source), str(out)]
+                   str(source), str(html_dir)]
         result = subprocess.run(command, cwd=tmp)
         if result.returncode:
             raise SystemExit(f"the site build failed (warnings are errors); see the messages above. Command: "
                              f"{' '.join(command)}")
+        if out.exists():
+            shutil.rmtree(out)
+        out.parent.mkdir(parents=True, exist_ok=True)
+        shutil.move(html_dir, out)
     (out / ".nojekyll").touch()  # GitHub Pages: serve _static/ and _images/ as they are
     return out
 
