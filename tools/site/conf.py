@@ -17,11 +17,9 @@ source_suffix = {".md": "myst-nb", ".ipynb": "myst-nb"}
 nb_execution_mode = "off"
 nb_merge_streams = True
 nb_ipywidgets_js = {}                     # widgets are shown as static pictures: no widget JavaScript (and no CDN)
-nb_mime_priority_overrides = [("html", "image/gif", 25)]  # notebook 05's training animation
 myst_enable_extensions = ["dollarmath", "amsmath", "colon_fence"]
 myst_dmath_double_inline = True          # $$...$$ inside a paragraph, as Jupyter renders it (notebook 11 has one)
 myst_heading_anchors = 3
-suppress_warnings = ["mystnb.unknown_mime_type"]  # any other mime type has a text/plain or image twin shown
 
 # MathJax 3 ships inside the build (build_site.py copies it from the django-static-mathjax package into _static/):
 # maths renders with no network. Relative paths are relative to _static/.
