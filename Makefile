@@ -6,12 +6,13 @@ STAMP  := $(VENV)/.installed
 NBCONVERT := $(BIN)/jupyter nbconvert --to notebook --execute --inplace \
 	--ExecutePreprocessor.timeout=1800 --ExecutePreprocessor.record_timing=False
 
-.PHONY: lab test student notebooks explorer-cache benchmark clean
+.PHONY: lab test student site student-site wheel notebooks explorer-cache benchmark clean
 
-# (Re)install when .venv is missing or older than the dependency files.
+# (Re)install when .venv is missing or older than the dependency files. The docs extra builds the site (make site,
+# tests/test_site.py).
 $(STAMP): pyproject.toml environment.yml
 	test -x $(BIN)/python || $(PYTHON) -m venv $(VENV)
-	$(BIN)/python -m pip install --quiet --disable-pip-version-check -e ".[test]"
+	$(BIN)/python -m pip install --quiet --disable-pip-version-check -e ".[test,docs]"
 	touch $@
 
 # Extra options with LAB_ARGS, e.g. make lab LAB_ARGS="--no-browser --port 8890". Root (containers) needs --allow-root.
@@ -31,6 +32,20 @@ test: $(STAMP)
 student: $(STAMP)
 	$(BIN)/python -c "import nbgrader" 2>/dev/null || $(BIN)/python -m pip install --quiet --disable-pip-version-check -e ".[teach]"
 	$(BIN)/python tools/make_student.py
+
+# Teachers: the course as a static website in site/ (git-ignored), built from the committed notebooks without running
+# them; solutions folded behind "Show solution". `make site STUDENT=1` (or `make student-site`) builds the students'
+# site instead: solutions and hidden tests stripped as `make student` strips them. Serve: python -m http.server -d site
+site: $(STAMP)
+	$(BIN)/python tools/site/build_site.py $(if $(filter 1 yes true,$(STUDENT)),--student)
+
+student-site:
+	$(MAKE) site STUDENT=1
+
+# Teachers: the package as a wheel (build/vae_helpers-<version>-py3-none-any.whl, data included) for students who
+# download single notebooks: `pip install vae_helpers-*.whl`.
+wheel: $(STAMP)
+	$(BIN)/python -m pip wheel --quiet --disable-pip-version-check --no-deps --no-build-isolation -w build .
 
 # Maintainers: re-run every notebook in full mode and keep its outputs (commit them afterwards).
 notebooks: $(STAMP)
