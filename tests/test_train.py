@@ -9,6 +9,7 @@ import vae_helpers.models
 from vae_helpers import ConvVAE, MLPVAE, evaluate, fit, set_seed
 from vae_helpers.anomaly import scores
 from vae_helpers.diagnostics import encode_all
+from vae_helpers.digests import tensor_digest, weights_digest
 from vae_helpers.losses import ELBOTerms, elbo
 from vae_helpers.plots import interpolation
 from vae_helpers.train import HISTORY_KEYS, TrainingDiverged, train_epoch
@@ -27,10 +28,19 @@ def test_short_fit_lowers_the_loss_and_fills_history(model, mnist_small):
             total = history[f"{split}_recon"][e] + history[f"{split}_kl"][e]
             assert history[f"{split}_neg_elbo"][e] == pytest.approx(total)
     assert all(s > 0 for s in history["seconds"]) and history["val_neg_elbo"] == [None] * 3
-    assert history["run"] == {"model": "MLPVAE", "config": {"latent_dim": 4, "hidden": [32], "likelihood": "bernoulli",
-                                                             "obs_logvar": 0.0, "activation": "relu"},
-                              "epochs": 3, "n_train": 1000, "batch_size": 64, "lr": 1e-3, "beta": 1.0, "seed": 0,
-                              "binarize": None, "loss_fn": "elbo"}
+    run = dict(history["run"])
+    provenance = {key: run.pop(key) for key in ("optimizer", "start_weights", "end_weights", "data")}
+    assert run == {"model": "MLPVAE", "config": {"latent_dim": 4, "hidden": [32], "likelihood": "bernoulli",
+                                                 "obs_logvar": 0.0, "activation": "relu"},
+                   "epochs": 3, "n_train": 1000, "batch_size": 64, "lr": 1e-3, "beta": 1.0, "seed": 0,
+                   "binarize": None, "loss_fn": "elbo"}
+    assert provenance["optimizer"] == {"class": "Adam", "lr": 1e-3, "betas": [0.9, 0.999], "eps": 1e-8,
+                                       "weight_decay": 0, "amsgrad": False, "maximize": False,
+                                       **({"decoupled_weight_decay": False}
+                                          if "decoupled_weight_decay" in provenance["optimizer"] else {})}
+    assert provenance["start_weights"] != provenance["end_weights"] == weights_digest(model)
+    assert provenance["data"] == {"train_x": tensor_digest(x), "train_y": None}
+    assert model.provenance == history["run"]           # checkpoints.save writes it beside the weights
     assert (history["interrupted"], history["stopped_early"], history["best_epoch"]) == (False, False, None)
     assert not model.training
 

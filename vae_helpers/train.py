@@ -10,6 +10,7 @@ import torch
 from tqdm.auto import tqdm
 
 from .checkpoints import config_dict
+from .digests import optimizer_record, tensor_digest, weights_digest
 from .losses import check_bernoulli_targets, elbo
 from .utils import evaluating, set_seed
 
@@ -215,14 +216,19 @@ def fit(model, train_x, test_x=None, epochs: int = 10, batch_size: int = 128, lr
     device = next(model.parameters()).device
     train_x = train_x.to(device)
     train_y = None if train_y is None else train_y.to(device)
+    start_weights = weights_digest(model)                # what the weights went through starts here
     if optimizer is None:
         optimizer = adam(model, lr)
     generator = torch.Generator().manual_seed(seed if seed is not None else int(torch.randint(2**31, ())))
     history = {key: [] for key in HISTORY_KEYS[:9]}
     history.update(run={"model": type(model).__name__, "config": config_dict(model), "epochs": epochs,
-                        "n_train": len(train_x), "batch_size": batch_size, "lr": lr, "beta": beta, "seed": seed,
-                        "binarize": binarize, "loss_fn": getattr(loss_fn, "__name__", repr(loss_fn)),
-                        **({"labels": True} if train_y is not None else {})},
+                        "n_train": len(train_x), "batch_size": batch_size, "lr": optimizer.param_groups[0]["lr"],
+                        "beta": beta, "seed": seed, "binarize": binarize,
+                        "loss_fn": getattr(loss_fn, "__name__", repr(loss_fn)),
+                        **({"labels": True} if train_y is not None else {}),
+                        "optimizer": optimizer_record(optimizer), "start_weights": start_weights,
+                        "data": {"train_x": tensor_digest(train_x),
+                                 "train_y": None if train_y is None else tensor_digest(train_y)}},
                    interrupted=False, stopped_early=False, best_epoch=None)
     n_batches = math.ceil(len(train_x) / batch_size)
     every = getattr(callback, "every", None)
@@ -276,6 +282,8 @@ def fit(model, train_x, test_x=None, epochs: int = 10, batch_size: int = 128, lr
         model.eval()
     if best_state is not None:
         model.load_state_dict(best_state)
+    history["run"]["end_weights"] = weights_digest(model)
+    model.provenance = copy.deepcopy(history["run"])     # checkpoints.save writes it beside the weights
     if progress and history["epoch"]:
         test = history["test_neg_elbo"][-1]
         print(f"{len(history['epoch'])} epochs in {sum(history['seconds']):.1f} s; negative ELBO: "
