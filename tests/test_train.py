@@ -1,5 +1,8 @@
 import copy
+import math
+import random
 
+import numpy as np
 import pytest
 import torch
 import torch.nn.functional as F
@@ -242,8 +245,10 @@ def test_keyboard_interrupt_keeps_finished_epochs(model, mnist_small, capsys):
 
 def test_divergence_restores_finite_weights_and_blames_the_step_size(model, mnist_small):
     x, _ = mnist_small
-    with pytest.raises(TrainingDiverged, match=r"at epoch 1, step \d+: the .* blew up; fit restored the weights "
-                                               r"from the start of that epoch.*smaller learning rate \(lr=1e\+06"):
+    with pytest.raises(TrainingDiverged, match=r"at epoch 1, step \d+ \(counted from 1\): the .* went non-finite.*"
+                                               r"optimizer step\(s\) with a finite loss came before it, and the "
+                                               r"weights fit restored \(from the start of epoch 1\) give a finite loss"
+                                               r".*smaller learning rate \(lr=1e\+06"):
         fit(model, x, epochs=3, lr=1e6, progress=False)
     assert all(torch.isfinite(p).all() for p in model.parameters())
     fit(model, x[:128], epochs=1, progress=False)  # usable again
@@ -313,3 +318,107 @@ def test_model_arguments_are_checked():
         ConvVAE(latent_dim=-2)
     with pytest.raises(ValueError, match=r"channels must be 2 positive integers, e.g. channels=\(16, 32\); got \(16,\)"):
         ConvVAE(channels=(16,))
+
+
+# --- issue 23, items 2, 3, 7, 8, 13, 18: fit and train_epoch refuse what would train silently wrong ------------
+
+def params(model):
+    return [p.detach().clone() for p in model.parameters()]
+
+
+def test_a_stale_optimizer_is_refused_before_any_step(mnist_small):
+    x, _ = mnist_small
+    set_seed(0)
+    old = MLPVAE(latent_dim=4, hidden=(32,))
+    optimizer = torch.optim.Adam(old.parameters())          # the optimizer cell, run once
+    model = MLPVAE(latent_dim=4, hidden=(32,))              # the model cell, run again
+    before = params(model)
+    with pytest.raises(ValueError, match=r"optimizer does not hold 10 of the model's 10 trainable parameters "
+                                         r"\(encoder.fc1.weight, .*built for another model"):
+        fit(model, x, epochs=1, optimizer=optimizer, progress=False)
+    with pytest.raises(ValueError, match=r"optimizer does not hold"):
+        train_epoch(model, x, optimizer)
+    assert all(torch.equal(a, b) for a, b in zip(before, params(model)))
+    model.requires_grad_(False)                             # item 21: nothing to train
+    with pytest.raises(ValueError, match=r"no trainable parameters \(requires_grad is False for all 10\)"):
+        fit(model, x, epochs=1, progress=False)
+
+
+def test_the_optimizers_own_lr_is_recorded_and_a_different_lr_beside_it_refused(model, mnist_small):
+    x, _ = mnist_small
+    history = fit(model, x[:128], epochs=1, optimizer=torch.optim.Adam(model.parameters(), lr=5e-2), progress=False)
+    assert history["run"]["lr"] == 5e-2 and history["run"]["optimizer"]["lr"] == 5e-2
+    with pytest.raises(ValueError, match=r"lr=0.5 differs from the optimizer's lr \(0.05\).*drop lr="):
+        fit(model, x[:128], epochs=1, lr=0.5, optimizer=torch.optim.Adam(model.parameters(), lr=5e-2), progress=False)
+    fit(model, x[:128], epochs=1, lr=5e-2, optimizer=torch.optim.Adam(model.parameters(), lr=5e-2), progress=False)
+
+
+@pytest.mark.parametrize("lr", [np.float32(1e-3), np.float64(1e-3), torch.tensor(1e-3)])
+def test_numpy_and_tensor_learning_rates_are_numbers(model, mnist_small, lr):
+    history = fit(model, mnist_small[0][:128], epochs=1, lr=lr, progress=False)
+    assert history["run"]["lr"] == pytest.approx(1e-3) and isinstance(history["run"]["lr"], float)
+
+
+def test_a_bad_seed_is_named_before_anything_is_seeded(model, mnist_small):
+    state = torch.random.get_rng_state()
+    python = random.getstate()
+    for seed in (1.5, -1, "0"):
+        with pytest.raises(ValueError, match=rf"seed must be an integer in \[0, 2\*\*32\), e.g. seed=0, got {seed!r}"):
+            fit(model, mnist_small[0][:128], epochs=1, seed=seed, progress=False)
+        with pytest.raises(ValueError, match=r"seed must be an integer"):
+            set_seed(seed)
+    assert torch.equal(torch.random.get_rng_state(), state) and random.getstate() == python
+
+
+@pytest.mark.parametrize("data, message", [
+    (lambda x: x * 255, r"x ranges over \[0, 255\]"),                    # 0..255 grey levels as floats
+    (lambda x: x - 0.5, r"x ranges over \[-0.5, 0.5\]"),
+    (lambda x: x[:0], r"x is empty"),
+    (lambda x: x.flatten(1), r"expects images of shape \(B, 1, 28, 28\)"),
+])
+def test_train_epoch_checks_its_data_as_fit_does(model, mnist_small, data, message):
+    x, _ = mnist_small
+    before = params(model)
+    with pytest.raises(ValueError, match=message):
+        train_epoch(model, data(x), torch.optim.Adam(model.parameters()))
+    assert all(torch.equal(a, b) for a, b in zip(before, params(model)))
+
+
+def test_train_epoch_converts_float64_like_fit(model, mnist_small):
+    x = mnist_small[0][:256]
+    other = copy.deepcopy(model)
+    for m, data in ((model, x), (other, x.double())):
+        torch.manual_seed(0)                                     # the same reparameterization noise
+        train_epoch(m, data, torch.optim.Adam(m.parameters()), generator=torch.Generator().manual_seed(0))
+    assert all(torch.equal(a, b) for a, b in zip(params(model), params(other)))
+
+
+@pytest.mark.parametrize("val", [lambda xt: xt.clone(), lambda xt: xt[:], lambda xt: xt.double()],
+                         ids=["clone", "view", "float64-copy"])
+def test_val_x_holding_the_test_images_is_refused_by_content(model, mnist_small, val):
+    x, xt = mnist_small
+    with pytest.raises(ValueError, match=r"val_x holds the test images \(the same values or the same memory"):
+        fit(model, x, xt, epochs=1, val_x=val(xt), patience=2, progress=False)
+    fit(model, x[:128], xt, epochs=1, val_x=x[-100:], patience=2, progress=False)    # held-out training images
+
+
+def test_a_float16_model_is_refused_for_training_and_evaluated_with_float32_sums(mnist_small):
+    x, xt = mnist_small
+    set_seed(0)
+    model = MLPVAE(latent_dim=4, hidden=(32,))
+    reference = evaluate(model, xt[:200].repeat(50, 1, 1, 1), batch_size=2000)["neg_elbo"]  # 10,000 images
+    model.half()
+    with pytest.raises(ValueError, match=r"The model is float16: .*Train in float32 \(model.float\(\)\)"):
+        fit(model, x, epochs=1, progress=False)
+    with pytest.raises(ValueError, match=r"The model is float16"):
+        train_epoch(model, x, torch.optim.Adam(model.parameters()))
+    half = evaluate(model, xt[:200].repeat(50, 1, 1, 1), batch_size=2000)["neg_elbo"]   # sums ~5e6 > float16's 65504
+    assert math.isfinite(half) and half == pytest.approx(reference, rel=0.01)
+
+
+def test_a_bfloat16_model_trains_with_finite_history(mnist_small):
+    x, xt = mnist_small
+    set_seed(0)
+    model = MLPVAE(latent_dim=4, hidden=(32,)).bfloat16()
+    history = fit(model, x[:300], xt[:200], epochs=1, batch_size=100, progress=False)
+    assert all(100 < v < 600 for v in history["train_neg_elbo"] + history["test_neg_elbo"])
