@@ -11,6 +11,7 @@ from torch import nn
 import vae_helpers.models
 from vae_helpers import ConvVAE, MLPVAE, evaluate, fit, set_seed
 from vae_helpers.anomaly import scores
+from vae_helpers.collapse import FreeBits
 from vae_helpers.diagnostics import encode_all
 from vae_helpers.digests import tensor_digest, weights_digest
 from vae_helpers.losses import ELBOTerms, elbo
@@ -422,3 +423,97 @@ def test_a_bfloat16_model_trains_with_finite_history(mnist_small):
     model = MLPVAE(latent_dim=4, hidden=(32,)).bfloat16()
     history = fit(model, x[:300], xt[:200], epochs=1, batch_size=100, progress=False)
     assert all(100 < v < 600 for v in history["train_neg_elbo"] + history["test_neg_elbo"])
+
+
+# --- issue 23, items 4, 5, 6, 19: faults never lose finished work, and say what is known ---------------------
+
+def test_two_interrupts_during_clean_up_still_return_the_history_and_the_best_weights(model, mnist_small,
+                                                                                       monkeypatch, capsys):
+    import os
+    import signal
+
+    import vae_helpers.train as train_module
+    x, _ = mnist_small
+    sent = []
+
+    class Bar(train_module.tqdm):
+        def close(self):                          # fit's clean-up closes the bar first
+            if not sent:
+                sent.append(1)
+                os.kill(os.getpid(), signal.SIGINT)   # a real second Ctrl-C while fit cleans up ...
+                raise KeyboardInterrupt           # ... and a third, raised by the bar itself
+            super().close()
+    monkeypatch.setattr(train_module, "tqdm", Bar)
+    validated = {}
+
+    def stop(model, epoch, step):                 # runs after each epoch's validation
+        validated[epoch] = copy.deepcopy(model.state_dict())
+        if epoch == 3:
+            raise KeyboardInterrupt               # the first Ctrl-C
+    history = fit(model, x[:512], epochs=6, val_x=x[512:768], patience=6, callback=stop, progress=False)
+    assert sent and history["interrupted"] and history["epoch"] == [1, 2, 3]
+    best = history["best_epoch"]
+    assert best == 1 + min(range(3), key=history["val_neg_elbo"].__getitem__)
+    for name, value in model.state_dict().items():          # what the message documents: the best epoch's weights
+        assert torch.equal(value, validated[best][name]), name
+    assert not model.training and history["run"]["end_weights"] == weights_digest(model)
+    out = capsys.readouterr().out
+    assert "Ctrl-C pressed during fit's clean-up (2 time(s)) was held" in out
+    assert "the model holds the weights of its best validation epoch" in out
+    assert signal.getsignal(signal.SIGINT) is signal.default_int_handler   # the handler is put back
+
+
+def test_divergence_carries_the_finished_epochs_and_does_not_blame_the_lr_for_a_nan_loss(model, mnist_small):
+    x, _ = mnist_small                            # 1,000 images, batches of 128: 8 steps an epoch
+    calls = []
+
+    def nan_after_10(model, x, beta=1.0, check_x=True):
+        calls.append(1)
+        t = elbo(model, x, beta, check_x)
+        return t if len(calls) <= 10 else ELBOTerms(t.loss * float("nan"), t.recon, t.kl)
+    with pytest.raises(TrainingDiverged) as err:
+        fit(model, x, epochs=3, lr=1e-8, loss_fn=nan_after_10, progress=False)
+    message = str(err.value)
+    assert "at epoch 2, step 11 (counted from 1): the loss (not its recon or kl) went non-finite" in message
+    assert "they too give a non-finite loss (nan) on that batch, so the step size is not the cause" in message
+    assert "smaller learning rate" not in message
+    history = err.value.history                   # item 5: the finished epoch is kept
+    assert history["epoch"] == [1] and len(history["train_neg_elbo"]) == 1 and history["run"]["lr"] == 1e-8
+    assert history["run"]["end_weights"] == weights_digest(model) and not model.training
+
+
+def _logvar_bias_100(model):
+    with torch.no_grad():
+        model.fc_logvar.bias.fill_(100.0)         # exp(100) overflows float32
+    return model, elbo
+
+
+@pytest.mark.parametrize("make", [
+    _logvar_bias_100,
+    lambda model: (MLPVAE(latent_dim=4, hidden=(32,), likelihood="gaussian", obs_logvar=-100.0), elbo),
+    lambda model: (model, FreeBits(float("inf"))),
+], ids=["logvar-bias-100", "obs_logvar=-100", "free-bits-inf"])
+def test_a_loss_that_is_never_finite_is_not_blamed_on_the_learning_rate(model, mnist_small, make):
+    model, loss_fn = make(model)
+    before = copy.deepcopy(model.state_dict())
+    with pytest.raises(TrainingDiverged) as err:
+        fit(model, mnist_small[0], epochs=2, loss_fn=loss_fn, progress=False)
+    message = str(err.value)
+    assert "at epoch 1, step 1 (counted from 1)" in message
+    assert "No optimizer step had been taken, so the learning rate is not the cause" in message
+    assert "likely cause" not in message and err.value.history["epoch"] == []
+    for name, value in model.state_dict().items():
+        assert torch.equal(value, before[name]), name
+
+
+def test_early_stopping_keeps_what_was_validated_even_if_a_callback_edits_the_weights(model, mnist_small):
+    x, _ = mnist_small
+    validated = {}
+
+    def edit(model, epoch, step):                 # runs after validation; the snapshot must come before it
+        validated[epoch] = copy.deepcopy(model.state_dict())
+        with torch.no_grad():
+            model.fc_mu.bias.add_(0.5)
+    history = fit(model, x[:512], epochs=3, val_x=x[512:768], patience=3, callback=edit, progress=False)
+    for name, value in model.state_dict().items():
+        assert torch.equal(value, validated[history["best_epoch"]][name]), name
