@@ -163,3 +163,15 @@ def test_zoo_trains_the_cvae_with_its_labels(tmp_path, monkeypatch):
     assert history["test_neg_elbo"] == pytest.approx(ref_history["test_neg_elbo"])
     again, _ = zoo.load("cvae", folder=tmp_path, progress=False)
     assert isinstance(again, ConditionalVAE)
+
+
+def test_conditional_helpers_name_impossible_arguments(cvae, labelled):   # issue 23, item 21
+    x, y = labelled
+    with pytest.raises(ValueError, match=r"k is the number of style directions, an integer from 1 to latent_dim = 4, "
+                                         r"got -1"):
+        style_directions(cvae, x, y, k=-1)
+    with pytest.raises(TypeError, match=r"as_unconditional takes a ConditionalVAE, got a MLPVAE"):
+        as_unconditional(MLPVAE(latent_dim=2, hidden=(16,)))
+    from vae_helpers.digit_widget import draw_digits
+    with pytest.raises(ValueError, match=r"digit must be one of the model's classes, 0 to 9, got 10"):
+        draw_digits(cvae, x, y, digit=10)

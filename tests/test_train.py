@@ -285,7 +285,8 @@ def test_bad_arguments_are_named(model, kwargs, message):
 def test_bad_data_is_rejected(model):
     with pytest.raises(ValueError, match=r"pixels in \[0, 1\]"):
         fit(model, torch.full((10, 1, 28, 28), 255.0), epochs=1, progress=False)
-    with pytest.raises(ValueError, match=r"expects images of shape \(B, 1, 28, 28\)"):
+    with pytest.raises(ValueError, match=r"train_x must hold images of shape \(N, 1, 28, 28\), got \(10, 784\): flat "
+                                         r"images; reshape them with train_x.view\(-1, 1, 28, 28\)"):
         fit(model, torch.rand(10, 784), epochs=1, progress=False)
     with pytest.raises(ValueError, match=r"train_x is empty \(shape \(0, 1, 28, 28\)\)"):
         fit(model, torch.rand(0, 1, 28, 28), epochs=1, progress=False)
@@ -375,7 +376,7 @@ def test_a_bad_seed_is_named_before_anything_is_seeded(model, mnist_small):
     (lambda x: x * 255, r"x ranges over \[0, 255\]"),                    # 0..255 grey levels as floats
     (lambda x: x - 0.5, r"x ranges over \[-0.5, 0.5\]"),
     (lambda x: x[:0], r"x is empty"),
-    (lambda x: x.flatten(1), r"expects images of shape \(B, 1, 28, 28\)"),
+    (lambda x: x.flatten(1), r"x must hold images of shape \(N, 1, 28, 28\), got \(1000, 784\)"),
 ])
 def test_train_epoch_checks_its_data_as_fit_does(model, mnist_small, data, message):
     x, _ = mnist_small
@@ -517,3 +518,45 @@ def test_early_stopping_keeps_what_was_validated_even_if_a_callback_edits_the_we
     history = fit(model, x[:512], epochs=3, val_x=x[512:768], patience=3, callback=edit, progress=False)
     for name, value in model.state_dict().items():
         assert torch.equal(value, validated[history["best_epoch"]][name]), name
+
+
+# --- issue 23, items 11 and 12: shapes named with the argument; every scorer converts input as fit does --------
+
+@pytest.mark.parametrize("shape, hint", [
+    ((64, 784), r"got \(64, 784\): flat images; reshape them with test_x.view\(-1, 1, 28, 28\)"),
+    ((64, 28, 28), r"got \(64, 28, 28\): add the channel dimension with test_x.unsqueeze\(1\)"),
+    ((64, 3, 28, 28), r"got \(64, 3, 28, 28\): 3 channels per image; .*not a reshape"),
+    ((64, 28, 28, 1), r"got \(64, 28, 28, 1\): channels last; move them with test_x.permute\(0, 3, 1, 2\)"),
+])
+def test_a_misshapen_test_x_is_named_with_its_whole_shape(model, mnist_small, shape, hint):
+    with pytest.raises(ValueError, match=r"test_x must hold images of shape \(N, 1, 28, 28\), " + hint):
+        fit(model, mnist_small[0], torch.rand(shape), epochs=1, progress=False)
+    with pytest.raises(ValueError, match=r"expects images of shape \(B, 1, 28, 28\), got .*" + hint.split(": ")[-1]
+                       .replace("test_x", "x")):
+        model(torch.rand(shape))                                   # the model's own check gives the same hint
+
+
+def test_log_likelihood_and_diagnostics_convert_input_as_fit_does(model, mnist_small):
+    from vae_helpers import log_likelihood
+    from vae_helpers.diagnostics import active_units, kl_per_dim
+    x = mnist_small[1][:20]
+    torch.manual_seed(0)
+    reference = log_likelihood(model, x, k=5)
+    torch.manual_seed(0)
+    assert torch.equal(log_likelihood(model, x.double(), k=5), reference)        # was a dtype error
+    assert torch.equal(kl_per_dim(model, x.to(torch.uint8)), kl_per_dim(model, x))
+    with pytest.raises(ValueError, match=r"x is empty"):
+        log_likelihood(model, x[:0], k=5)                                         # was an aminmax() error
+    with pytest.raises(ValueError, match=r"x is empty"):
+        active_units(model, x[:0])
+    double = copy.deepcopy(model).double()
+    torch.manual_seed(0)
+    assert torch.allclose(log_likelihood(double, x, k=5), reference.double(), atol=1e-3)   # a .double() model
+    set_seed(0)
+    gaussian = MLPVAE(latent_dim=4, hidden=(32,), likelihood="gaussian")
+    grey = x.clone()
+    grey[3, 0, 5, 5] = float("nan")
+    with pytest.raises(ValueError, match=r"x contains NaN or infinite pixels"):
+        log_likelihood(gaussian, grey, k=5)                                       # was a silent nan
+    with pytest.raises(ValueError, match=r"ks \(or k\) must be positive integers"):
+        log_likelihood(model, x, k=0)

@@ -260,3 +260,22 @@ def test_an_entry_whose_record_was_edited_is_trained_again(tiny, tmp_path, monke
     monkeypatch.setattr(zoo, "train", lambda name, folder, progress: calls.append(name) or (None, None))
     zoo.load("tiny", folder=tmp_path)
     assert calls == ["tiny"] and "records another training: trained with the optimizer SGD" in capsys.readouterr().out
+
+
+@pytest.mark.parametrize("edit, message", [
+    (lambda meta: meta.update(recipe="x"), r"its recipe is 'x', not an object"),
+    (lambda meta: meta["history"].update(epoch=5), r"its history's 'epoch' is 5, not a list"),
+    (lambda meta: meta.update(history=[]), r"its history is not an object with a 'run' record"),
+    (lambda meta: meta["history"]["run"].update(optimizer="Adam"), r"its run's 'optimizer' is 'Adam', not an object"),
+])
+def test_an_entry_with_wrong_fields_is_named_and_trained_again(smoke, tmp_path, monkeypatch, capsys, edit, message):
+    store_untrained("mlp", tmp_path)                                        # issue 23, item 14
+    path = tmp_path / "mlp.json"
+    meta = json.loads(path.read_text())
+    edit(meta)
+    path.write_text(json.dumps(meta))
+    calls = []
+    monkeypatch.setattr(zoo, "train", lambda name, folder, progress: calls.append(name) or (None, None))
+    zoo.load("mlp", folder=tmp_path)
+    out = capsys.readouterr().out
+    assert calls == ["mlp"] and f"the entry is broken: {path}: " in out and message.replace("\\", "") in out

@@ -113,4 +113,7 @@ class DigitDrawer:
 
 def draw_digits(model: ConditionalVAE, x_test: torch.Tensor, y_test: torch.Tensor, digit: int = 3) -> DigitDrawer:
     """The notebook's one-liner: the widget (it displays itself) over `model` and the test set's styles."""
+    n_classes = model.config.n_classes
+    if isinstance(digit, bool) or not isinstance(digit, int) or not 0 <= digit < n_classes:
+        raise ValueError(f"digit must be one of the model's classes, 0 to {n_classes - 1}, got {digit!r}")
     return DigitDrawer(model, x_test, y_test, digit)

@@ -9,8 +9,12 @@ from .utils import evaluating
 
 def image_grid(images: torch.Tensor, nrow: int = 10, title: str | None = None, ax=None):
     """Show images (N, 1, 28, 28) in [0, 1] as one mosaic with `nrow` images a row."""
-    if images.dim() != 4:
-        raise ValueError(f"image_grid expects images of shape (N, C, H, W), got {tuple(images.shape)}")
+    if not isinstance(images, torch.Tensor) or images.dim() != 4:
+        raise ValueError(f"image_grid expects images of shape (N, C, H, W), got {tuple(getattr(images, 'shape', ()))}")
+    if len(images) == 0:
+        raise ValueError("image_grid got no images (shape (0, ...)): pass at least one")
+    if isinstance(nrow, bool) or not isinstance(nrow, int) or nrow < 1:
+        raise ValueError(f"nrow is the number of images per row, an integer >= 1, got {nrow!r}")
     grid = make_grid(images.detach().cpu().clamp(0, 1), nrow=nrow, padding=1, pad_value=1.0)  # (3, H', W')
     if ax is None:
         scale = min(0.45, 8 / min(nrow, len(images)))                      # at most 8 inches wide

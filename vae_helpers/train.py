@@ -15,7 +15,8 @@ from tqdm.auto import tqdm
 
 from .checkpoints import config_dict
 from .digests import optimizer_record, tensor_digest, weights_digest
-from .losses import check_bernoulli_targets, elbo
+from .checks import check_data
+from .losses import elbo
 from .utils import check_seed, evaluating, set_seed
 
 HISTORY_KEYS = ("epoch", "train_neg_elbo", "train_recon", "train_kl", "test_neg_elbo", "test_recon", "test_kl",
@@ -29,32 +30,6 @@ class TrainingDiverged(FloatingPointError):
     def __init__(self, message: str, terms=None, history=None, batch=None):
         super().__init__(message)
         self.terms, self.history, self.batch = terms, history, batch
-
-
-def check_data(model, x, name: str) -> torch.Tensor:
-    """Raise a clear error unless x holds images (N, 1, 28, 28) the model can score; return x in the model's dtype.
-
-    float64 (what torch.from_numpy gives) and 0/1 integer or bool pixels are converted; 0..255 integers are not
-    (divide by 255 first).
-    """
-    if not isinstance(x, torch.Tensor):
-        raise TypeError(f"{name} must be a torch.Tensor of shape (N, 1, 28, 28), got {type(x).__name__}")
-    if len(x) == 0:
-        raise ValueError(f"{name} is empty (shape {tuple(x.shape)}): pass at least one image")
-    model._check_x(x[:1])
-    dtype = next(model.parameters()).dtype
-    if not x.is_floating_point():
-        if x.dtype != torch.bool and x.max() > 1:
-            raise ValueError(f"{name} holds integer pixels up to {x.max().item()} ({x.dtype}); the models take grey "
-                             f"levels in [0, 1]: pass {name}.float() / 255")
-        x = x.to(dtype)                                  # 0/1 pixels (uint8 or bool): the same values as floats
-    elif x.dtype != dtype:
-        x = x.to(dtype)                                  # e.g. float64 from torch.from_numpy -> the model's float32
-    if model.config.likelihood == "bernoulli":
-        check_bernoulli_targets(x)
-    elif not torch.isfinite(x).all():
-        raise ValueError(f"{name} contains NaN or infinite pixels")
-    return x
 
 
 def check_labels(y, x, name: str, model=None) -> torch.Tensor:

@@ -252,6 +252,23 @@ def _train(name: str, folder, progress: bool):
     return model.eval(), history
 
 
+def _check_meta(path: Path, meta: dict) -> None:
+    """BrokenEntry naming the file and the field when an entry's JSON has fields of the wrong type."""
+    if meta.get("format") != FORMAT:
+        return                                           # an older format: reported (and retrained) as such
+    if not isinstance(meta.get("recipe"), dict):
+        raise cachefiles.BrokenEntry(path, f"its recipe is {meta.get('recipe')!r}, not an object")
+    history = meta.get("history")
+    if not isinstance(history, dict) or not isinstance(history.get("run"), dict):
+        raise cachefiles.BrokenEntry(path, "its history is not an object with a 'run' record")
+    for key in ("epoch", "train_neg_elbo", "test_neg_elbo"):
+        if not isinstance(history.get(key), list):
+            raise cachefiles.BrokenEntry(path, f"its history's {key!r} is {history.get(key)!r}, not a list")
+    for key in ("optimizer", "data"):
+        if key in history["run"] and not isinstance(history["run"][key], dict):
+            raise cachefiles.BrokenEntry(path, f"its run's {key!r} is {history['run'][key]!r}, not an object")
+
+
 def _entry(name: str, recipe: Recipe, folder: Path):
     """(model, history) of a usable entry, or (None, why it cannot be used)."""
     meta_file = folder / f"{name}.json"
@@ -259,6 +276,7 @@ def _entry(name: str, recipe: Recipe, folder: Path):
         return None, f"{name!r} is not in {shown(folder)} yet"
     try:
         meta = cachefiles.read_json(meta_file)
+        _check_meta(meta_file, meta)
         if meta.get("format") != FORMAT:
             return None, f"{shown(meta_file)} was written by an older vae_helpers, without a record of its training"
         if meta.get("recipe") != asdict(recipe):
