@@ -57,12 +57,12 @@ def complexity(x: torch.Tensor) -> torch.Tensor:
         buffer = io.BytesIO()
         Image.fromarray(image[0]).save(buffer, format="PNG")      # a bool array saves as a 1-bit PNG
         lengths.append(len(buffer.getvalue()))
-    return torch.tensor(lengths, dtype=torch.float32) * 8 * math.log(2)
+    return torch.tensor(lengths, dtype=torch.float32) * 8 * math.log(2)   # cpu: from PNG lengths, like scores()
 
 
 def uniform_noise(n: int, seed: int = 0) -> torch.Tensor:
     """n images of independent uniform pixels in [0, 1]: (n, 1, 28, 28)."""
-    return torch.rand(n, 1, 28, 28, generator=torch.Generator().manual_seed(seed))
+    return torch.rand(n, 1, 28, 28, generator=torch.Generator().manual_seed(seed))   # cpu: a data set, as load_mnist
 
 
 def rotate(x: torch.Tensor, quarter_turns: int = 1) -> torch.Tensor:
@@ -78,7 +78,7 @@ def invert(x: torch.Tensor) -> torch.Tensor:
 def roc(in_scores: torch.Tensor, out_scores: torch.Tensor):
     """ROC of telling out-of-distribution (positive) from in-distribution images by a score: (fpr, tpr, auc)."""
     in_scores, out_scores = _scores(in_scores, "in_scores"), _scores(out_scores, "out_scores")
-    labels = torch.cat([torch.zeros(len(in_scores)), torch.ones(len(out_scores))]).numpy()
+    labels = torch.cat([torch.zeros(len(in_scores)), torch.ones(len(out_scores))]).numpy()   # cpu: for sklearn
     values = torch.cat([in_scores, out_scores]).numpy()
     fpr, tpr, _ = roc_curve(labels, values)
     return fpr, tpr, float(roc_auc_score(labels, values))

@@ -122,7 +122,7 @@ def binarize(x: torch.Tensor, how: str | None = "round", seed: int = 0) -> torch
     if how == "round":
         return (x >= 0.5).float()  # round at 0.5: the classic Bernoulli-VAE posts
     if how == "sample":
-        return torch.bernoulli(x, generator=torch.Generator().manual_seed(seed))  # one draw, p = grey level
+        return torch.bernoulli(x, generator=torch.Generator().manual_seed(seed))  # one draw, p = grey level (on x's device)
     return x
 
 

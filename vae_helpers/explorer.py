@@ -324,7 +324,8 @@ def panel(cache: Cache, beta: float, latent_dim: int):
                title="test digits (top) and reconstructions")
     image_grid(model.sample(16, generator=torch.Generator().manual_seed(0)), nrow=8, ax=axes[0, 1],
                title="samples from the prior")
-    kl_per_dimension(torch.tensor(s["kl_per_dim"]), active_units(model, cache.x_test)[0], ax=axes[1, 0])
+    stored = torch.tensor(s["kl_per_dim"])                # cpu: a plot of stored numbers
+    kl_per_dimension(stored, active_units(model, cache.x_test)[0], ax=axes[1, 0])
     rate_distortion(cache, ax=axes[1, 1], mark=(beta, latent_dim), iso_elbo=False)
     fig.suptitle(f"beta = {beta:g}, latent size {latent_dim}: rate {s['rate']:.1f} nats, "
                  f"distortion {s['distortion']:.1f} nats")

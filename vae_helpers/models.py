@@ -74,6 +74,7 @@ class VAE(nn.Module):
     def sample(self, n: int, generator: torch.Generator | None = None) -> torch.Tensor:
         """Decoder means for n draws from the prior z ~ N(0, I): (n, 1, 28, 28)."""
         device = next(self.parameters()).device
+        # cpu: drawn with a CPU generator, so the same seed gives the same digits on every device, then moved
         z = torch.randn(n, self.config.latent_dim, generator=generator).to(device)  # (n, D)
         return self.mean_image(self.decode(z))
 

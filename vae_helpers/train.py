@@ -82,7 +82,7 @@ def evaluate(model, x: torch.Tensor, batch_size: int = 1000, y: torch.Tensor | N
     _check_label_use(model, {"y": (x, y)})
     y = None if y is None else check_labels(y, x, "y", model)
     device = next(model.parameters()).device
-    sums = torch.zeros(2, dtype=_sum_dtype(x.dtype))
+    sums = torch.zeros(2, dtype=_sum_dtype(x.dtype))   # cpu: each batch's sums are moved here (.cpu())
     with evaluating(model):
         for xb, yb in zip(x.split(batch_size), _batches(y, batch_size, len(x))):
             labels = {} if yb is None else {"y": yb.to(device)}
@@ -127,6 +127,7 @@ def _train_epoch(model, x, optimizer, batch_size, beta, binarize, loss_fn, gener
     """train_epoch's loop, on input already checked (fit checks once, not every epoch)."""
     model.train()
     sums = torch.zeros(2, device=x.device, dtype=_sum_dtype(x.dtype))
+    # cpu: the batch order comes from fit's CPU generator (the same on every device); idx is moved below
     for idx in torch.randperm(len(x), generator=generator).split(batch_size):
         xb = x.index_select(0, idx.to(x.device))        # (B, 1, 28, 28), faster than x[idx]
         if binarize == "dynamic":
@@ -384,7 +385,7 @@ def fit(model, train_x, test_x=None, epochs: int = 10, batch_size: int = 128, lr
     start_weights = weights_digest(model)                # what the weights went through starts here
     if optimizer is None:
         optimizer = adam(model, 1e-3 if lr is None else lr)
-    generator = torch.Generator().manual_seed(seed if seed is not None else int(torch.randint(2**31, ())))
+    generator = torch.Generator().manual_seed(seed if seed is not None else int(torch.randint(2**31, ())))  # cpu: a seed
     history = {key: [] for key in HISTORY_KEYS[:9]}
     history.update(run={"model": type(model).__name__, "config": config_dict(model), "epochs": epochs,
                         "n_train": len(train_x), "batch_size": batch_size,
