@@ -264,6 +264,19 @@ def test_non_finite_weights_ask_for_a_new_model_not_a_smaller_lr(model, mnist_sm
     assert "learning rate" not in str(err.value)
 
 
+def test_a_callback_that_cannot_run_is_refused_before_training(model):     # issue 23, item 21
+    x = torch.rand(10, 1, 28, 28)
+    with pytest.raises(TypeError, match=r"callback must be a function callback\(model, epoch, step\), got 5 \(int\)"):
+        fit(model, x, epochs=1, callback=5, progress=False)
+
+    def every_minus_one(model, epoch, step):
+        pass
+    every_minus_one.every = -1
+    with pytest.raises(ValueError, match=r"callback.every must be an integer >= 1 \(e.g. every=50 optimizer steps\), "
+                                         r"got -1"):
+        fit(model, x, epochs=1, callback=every_minus_one, progress=False)
+
+
 @pytest.mark.parametrize("kwargs, message", [
     ({"lr": -1e-3}, r"lr must be a finite number > 0, got -0.001"),
     ({"lr": float("inf")}, r"lr must be a finite number > 0, got inf"),

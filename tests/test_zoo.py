@@ -47,6 +47,7 @@ def test_zoo_trains_like_notebook_04_then_loads_without_training(smoke, tmp_path
     for a, b in zip(model.state_dict().values(), ref.state_dict().values()):
         torch.testing.assert_close(a, b)
     assert history_["test_neg_elbo"] == pytest.approx(ref_history["test_neg_elbo"])
+    zoo.store("mlp", ref, ref_history, folder=tmp_path / "notebook")   # notebook 04's own model is accepted
     meta = json.loads((tmp_path / "mlp.json").read_text())
     assert meta["trained"]["epochs_completed"] == 2 and meta["trained"]["n_train"] == 2_000
     assert meta["trained"]["interrupted"] is False and meta["weights"]["file"].startswith("mlp-")
