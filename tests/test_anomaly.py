@@ -34,7 +34,7 @@ def test_scores_are_seeded_and_leave_the_global_rng_alone(model):
 def test_scores_reject_grey_out_of_range_and_wrong_shapes(model):
     with pytest.raises(ValueError, match=r"pixels in \[0, 1\]"):
         anomaly.scores(model, torch.full((2, 1, 28, 28), 2.0))
-    with pytest.raises(ValueError, match=r"\(B, 1, 28, 28\)"):
+    with pytest.raises(ValueError, match=r"x must hold images of shape \(N, 1, 28, 28\), got \(2, 784\)"):
         anomaly.scores(model, torch.rand(2, 784))
 
 
@@ -74,3 +74,15 @@ def test_complexity_is_png_length_in_nats():
         anomaly.complexity(torch.full((1, 1, 28, 28), 0.3))
     with pytest.raises(ValueError, match=r"\(N, 1, H, W\)"):
         anomaly.complexity(torch.zeros(28, 28))
+
+
+def test_empty_and_impossible_arguments_are_named(model):               # issue 23, item 21
+    x = torch.bernoulli(torch.full((4, 1, 28, 28), 0.3))
+    with pytest.raises(ValueError, match=r"samples must be an integer >= 1.*got 0"):
+        anomaly.scores(model, x, samples=0)
+    with pytest.raises(ValueError, match=r"in_scores is empty"):
+        anomaly.roc(torch.tensor([]), torch.tensor([1.0, 2.0]))
+    with pytest.raises(ValueError, match=r"out_scores holds 1 NaN or infinite score"):
+        anomaly.roc(torch.tensor([1.0]), torch.tensor([float("nan"), 2.0]))
+    with pytest.raises(ValueError, match=r"held_out_scores is empty"):
+        anomaly.threshold_at(torch.tensor([]))

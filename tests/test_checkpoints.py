@@ -87,3 +87,49 @@ def test_an_interrupted_save_keeps_the_old_file(tmp_path, monkeypatch):
         checkpoints.save(MLPVAE(latent_dim=3), path)
     monkeypatch.undo()
     assert checkpoints.load(path).config.latent_dim == 2 and sorted(p.name for p in tmp_path.iterdir()) == ["m.pt"]
+
+
+def test_save_records_what_the_weights_went_through(tmp_path, mnist_small):
+    from vae_helpers import fit
+    from vae_helpers.digests import weights_digest
+
+    x, _ = mnist_small
+    set_seed(0)
+    model = MLPVAE(latent_dim=2, hidden=(16,))
+    start = weights_digest(model)
+    history = fit(model, x[:256], epochs=1, seed=0, progress=False,
+                  optimizer=torch.optim.SGD(model.parameters(), lr=0.01, momentum=0.5))
+    ckpt = torch.load(checkpoints.save(model, tmp_path / "m.pt"), weights_only=True)
+    run = ckpt["provenance"]["run"]
+    assert run["start_weights"] == start != run["end_weights"] == ckpt["provenance"]["weights"]
+    assert run["optimizer"]["class"] == "SGD" and run["optimizer"]["momentum"] == 0.5 and run["lr"] == 0.01
+    assert run["data"]["train_x"] == history["run"]["data"]["train_x"] and run["epochs"] == 1
+    assert checkpoints.load(tmp_path / "m.pt").provenance == run          # it travels with the weights
+    with torch.no_grad():
+        model.fc_mu.bias.add_(1.0)                                         # edited after fit: the record is void
+    assert torch.load(checkpoints.save(model, tmp_path / "e.pt"), weights_only=True)["provenance"]["run"] is None
+    with pytest.raises(ValueError, match=r"history does not describe this model's weights"):
+        checkpoints.save(model, tmp_path / "h.pt", history=history)
+    assert not (tmp_path / "h.pt").exists()
+
+
+def test_a_float64_model_comes_back_float64(tmp_path):
+    set_seed(0)
+    model = MLPVAE(latent_dim=2, hidden=(16,)).double()
+    loaded = checkpoints.load(checkpoints.save(model, tmp_path / "m.pt"))
+    assert {p.dtype for p in loaded.parameters()} == {torch.float64}
+    for a, b in zip(loaded.state_dict().values(), model.state_dict().values()):
+        assert torch.equal(a, b)
+    with pytest.raises(ValueError, match=r"m.pt holds torch.float64 weights, the model given is.*float32"):
+        checkpoints.load(tmp_path / "m.pt", model=MLPVAE(latent_dim=2, hidden=(16,)))
+
+
+@pytest.mark.parametrize("drop, message", [("config", "it has no config"), ("state_dict", "it has no state_dict"),
+                                           ("model", "it has no model")])
+def test_a_checkpoint_without_its_fields_names_the_file(tmp_path, drop, message):
+    path = checkpoints.save(MLPVAE(latent_dim=2), tmp_path / "m.pt")
+    ckpt = torch.load(path, weights_only=True)
+    del ckpt[drop]
+    torch.save(ckpt, path)
+    with pytest.raises(ValueError, match=rf"{tmp_path / 'm.pt'} is not a complete vae_helpers checkpoint: {message}"):
+        checkpoints.load(path)

@@ -1,7 +1,10 @@
+import copy
+
 import pytest
 import torch
 
-from vae_helpers import checkpoints, elbo, evaluate, fit, set_seed
+from vae_helpers import MLPVAE, checkpoints, elbo, evaluate, fit, set_seed
+from vae_helpers.collapse import IWAELoss, KLWarmup
 from vae_helpers.conditional import ConditionalVAE, as_unconditional, style_directions
 
 
@@ -70,10 +73,65 @@ def test_fit_passes_the_batch_labels(cvae, labelled):
 
 def test_fit_and_evaluate_check_the_labels(cvae, labelled):
     x, y = labelled
-    with pytest.raises(ValueError, match="train_y must be a tensor with one label per image"):
+    with pytest.raises(ValueError, match=r"train_y must hold one label per image of train_x \(600 images\), got 10"):
         fit(cvae, x, epochs=1, train_y=y[:10], progress=False)
-    with pytest.raises(ValueError, match="y must be a tensor"):
+    with pytest.raises(ValueError, match=r"y must hold one label per image of x \(600 images\), got 5 labels"):
         evaluate(cvae, x, y=y[:5])
+
+
+def weights(model):
+    return [p.detach().clone() for p in model.parameters()]
+
+
+@pytest.mark.parametrize("kwargs, message", [
+    # issue 23 item 9: the missing labels are named, before any step
+    (lambda x, y: dict(test_x=x[:100], train_y=y), r"test_y is missing: a ConditionalVAE reads the label of every "
+                                                    r"image, so test_x needs its labels too"),
+    (lambda x, y: dict(), r"train_y is missing"),
+    (lambda x, y: dict(val_x=x[:50], train_y=y, val_y=None, patience=2), r"val_y is missing"),
+    (lambda x, y: dict(train_y=torch.cat([y[:-1], torch.tensor([10])])),
+     r"train_y\[599\] = 10: the model has n_classes=10, so labels lie in 0..9"),
+    (lambda x, y: dict(test_x=x[:100], train_y=y, test_y=y[:100] - 1),
+     r"test_y\[\d+\] = -1: the model has n_classes=10"),
+    # item 10: a wrong length names the argument and both lengths; float labels are refused by name
+    (lambda x, y: dict(train_y=y[:599]), r"train_y must hold one label per image of train_x \(600 images\), got 599"),
+    (lambda x, y: dict(train_y=y.float()), r"train_y holds torch.float32 values: class labels are integers"),
+    (lambda x, y: dict(train_y=y[:, None]), r"train_y must hold one integer label per image \(shape \(600,\)\) or one "
+                                            r"row of 10 per image, got shape \(600, 1\)"),
+    # item 21: a loss that cannot take labels
+    (lambda x, y: dict(train_y=y, loss_fn=KLWarmup(10)), r"loss_fn='kl_warmup_10' takes no labels \(y=\), so it "
+                                                        r"cannot train a ConditionalVAE"),
+    (lambda x, y: dict(train_y=y, loss_fn=IWAELoss(2)), r"loss_fn='iwae_2' takes no labels"),
+])
+def test_labels_are_checked_before_any_step_and_named(cvae, labelled, kwargs, message):
+    x, y = labelled
+    before = weights(cvae)
+    with pytest.raises(ValueError, match=message):
+        fit(cvae, x, epochs=1, batch_size=100, progress=False, **kwargs(x, y))
+    assert all(torch.equal(a, b) for a, b in zip(before, weights(cvae)))          # no step was taken
+
+
+@pytest.mark.parametrize("dtype", [torch.int32, torch.uint8, torch.int16])
+def test_integer_labels_of_any_dtype_train_as_int64(cvae, labelled, dtype):
+    x, y = labelled
+    reference = copy.deepcopy(cvae)
+    fit(reference, x[:200], epochs=1, batch_size=100, seed=0, progress=False, train_y=y[:200])
+    fit(cvae, x[:200], epochs=1, batch_size=100, seed=0, progress=False, train_y=y[:200].to(dtype))
+    assert all(torch.equal(a, b) for a, b in zip(weights(reference), weights(cvae)))
+    bools = (y[:200] % 2).bool()                                          # labels 0/1 as bool
+    scores = []
+    for labels in (bools, bools.long()):
+        torch.manual_seed(0)                                              # the same noise for both
+        scores.append(evaluate(cvae, x[:200], y=labels)["neg_elbo"])
+    assert scores[0] == scores[1]
+
+
+def test_an_unconditional_model_given_labels_names_them(labelled):
+    x, y = labelled
+    with pytest.raises(ValueError, match=r"train_y is given, but a MLPVAE takes no labels: drop train_y"):
+        fit(MLPVAE(latent_dim=2, hidden=(16,)), x, epochs=1, train_y=y, progress=False)
+    with pytest.raises(ValueError, match=r"y is given, but a MLPVAE takes no labels"):
+        evaluate(MLPVAE(latent_dim=2, hidden=(16,)), x, y=y)
 
 
 def test_checkpoint_round_trip(cvae, tmp_path, x_batch):
@@ -105,3 +163,15 @@ def test_zoo_trains_the_cvae_with_its_labels(tmp_path, monkeypatch):
     assert history["test_neg_elbo"] == pytest.approx(ref_history["test_neg_elbo"])
     again, _ = zoo.load("cvae", folder=tmp_path, progress=False)
     assert isinstance(again, ConditionalVAE)
+
+
+def test_conditional_helpers_name_impossible_arguments(cvae, labelled):   # issue 23, item 21
+    x, y = labelled
+    with pytest.raises(ValueError, match=r"k is the number of style directions, an integer from 1 to latent_dim = 4, "
+                                         r"got -1"):
+        style_directions(cvae, x, y, k=-1)
+    with pytest.raises(TypeError, match=r"as_unconditional takes a ConditionalVAE, got a MLPVAE"):
+        as_unconditional(MLPVAE(latent_dim=2, hidden=(16,)))
+    from vae_helpers.digit_widget import draw_digits
+    with pytest.raises(ValueError, match=r"digit must be one of the model's classes, 0 to 9, got 10"):
+        draw_digits(cvae, x, y, digit=10)

@@ -85,3 +85,18 @@ def test_checksums_once_per_process_or_every_load_when_asked(tmp_path, monkeypat
     monkeypatch.setenv(data.CHECK_EVERY_LOAD, "1")
     with pytest.raises(CorruptedDataError, match="corrupted"):
         load_mnist("test", data_dir=folder)
+
+
+def test_a_malformed_checksum_list_is_named(tmp_path):                  # issue 23, item 17
+    folder = shutil.copytree(data.DATA_DIR / "mnist", tmp_path / "mnist")
+    sums = folder / "SHA256SUMS"
+    sums.write_text(sums.read_text() + "deadbeef extra words here\n")
+    with pytest.raises(CorruptedDataError, match=rf"{sums}, line \d+, is not '<64 hex digits>  <file name>'"):
+        load_mnist("test", data_dir=folder)
+
+
+def test_data_dir_expands_the_home_folder(tmp_path, monkeypatch):       # issue 23, item 17
+    shutil.copytree(data.DATA_DIR / "mnist", tmp_path / "copy")
+    monkeypatch.setenv("HOME", str(tmp_path))
+    x, y = load_mnist("test", data_dir="~/copy")
+    assert x.shape == (10_000, 1, 28, 28) and torch.equal(x, load_mnist("test")[0])

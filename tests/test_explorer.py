@@ -177,3 +177,52 @@ def test_training_a_setting_leaves_the_callers_random_numbers_alone(tmp_path):
     c = explorer.Cache(tmp_path, TINY)
     assert draws_after(lambda: c.train(0.5, 2)) == draws_after(lambda: None)
     assert draws_after(lambda: explorer.Cache(tmp_path, TINY).model(0.5, 2)) == draws_after(lambda: None)  # loaded
+
+
+# --- issue 23, items 14, 15, 21: wrong fields name the file; a loaded model must be its setting ----------------
+
+@pytest.mark.parametrize("field, value, message", [
+    ("beta", "abc", r"its beta is 'abc', not a finite number >= 0"),
+    ("latent_dim", None, r"its latent_dim is None, not an integer >= 1"),
+    ("rate", [1], r"its rate is \[1\], not a number"),
+])
+def test_a_summary_with_wrong_fields_is_named_and_rebuilt(cache, tmp_path, capsys, field, value, message):
+    folder = copy_of(cache, tmp_path).folder
+    path = folder / "beta4.0_z3.json"
+    meta = json.loads(path.read_text())
+    meta[field] = value
+    path.write_text(json.dumps(meta))
+    damaged = explorer.Cache(folder, TINY)
+    out = capsys.readouterr().out
+    assert f"{path}: " in out and message.replace("\\", "") in out.replace("\\", "") and "trained again" in out
+    assert damaged.missing() == [(4.0, 3)]
+
+
+def test_an_entry_naming_another_settings_weights_is_refused(cache, tmp_path, capsys):
+    folder = copy_of(cache, tmp_path).folder
+    z2 = json.loads((folder / "beta4.0_z2.json").read_text())
+    z3 = json.loads((folder / "beta4.0_z3.json").read_text())
+    z2["weights"] = z3["weights"]                               # a valid SHA-256, but the 3-D model's weights
+    (folder / "beta4.0_z2.json").write_text(json.dumps(z2))
+    beta = json.loads((folder / "beta0.5_z3.json").read_text())
+    beta["weights"] = z3["weights"]                             # beta = 4's weights under beta = 0.5
+    (folder / "beta0.5_z3.json").write_text(json.dumps(beta))
+    again = explorer.Cache(folder, TINY)
+    again.train = lambda b, z, progress=False: pytest.fail(f"expected a refusal message first for {b}, {z}")
+    with pytest.raises(pytest.fail.Exception):
+        again.model(4.0, 2)
+    assert "latent_dim=3, hidden=(16,); this setting is latent_dim=2" in capsys.readouterr().out
+    with pytest.raises(pytest.fail.Exception):
+        again.model(0.5, 3)
+    assert "its weights were trained with beta=4.0; this setting is beta=0.5" in capsys.readouterr().out
+
+
+def test_sweep_configurations_that_cannot_run_as_recorded_are_refused(cache):
+    with pytest.raises(ValueError, match=r"SweepConfig.n_test must be an integer >= 1 and at most 10,000"):
+        explorer.SweepConfig(n_test=20_000)
+    with pytest.raises(ValueError, match=r"SweepConfig.latent_sizes must be integers >= 1"):
+        explorer.SweepConfig(latent_sizes=(2, 0))
+    other = explorer.SweepConfig(hidden=(8,), epochs=1, n_train=256, n_test=128, betas=(1.0,), latent_sizes=(2,))
+    with pytest.raises(ValueError, match=rf"{cache.folder.name} is the folder of another sweep configuration.*"
+                                         r"pass the cache folder above it"):
+        explorer.Cache(cache.folder, other)

@@ -87,3 +87,11 @@ def test_kl_per_dim_sums_to_the_kl_term_and_active_units(model_2d):
         model_2d.fc_mu.weight[1].zero_()
     active, variance = active_units(model_2d, x)
     assert variance[1] == 0 and not active[1]
+
+
+def test_image_grid_names_empty_input_and_a_bad_nrow():                # issue 23, item 21
+    from vae_helpers import plots
+    with pytest.raises(ValueError, match=r"image_grid got no images"):
+        plots.image_grid(torch.zeros(0, 1, 28, 28))
+    with pytest.raises(ValueError, match=r"nrow is the number of images per row, an integer >= 1, got 0"):
+        plots.image_grid(torch.zeros(4, 1, 28, 28), nrow=0)

@@ -1,5 +1,8 @@
 import copy
+import math
+import random
 
+import numpy as np
 import pytest
 import torch
 import torch.nn.functional as F
@@ -8,7 +11,9 @@ from torch import nn
 import vae_helpers.models
 from vae_helpers import ConvVAE, MLPVAE, evaluate, fit, set_seed
 from vae_helpers.anomaly import scores
+from vae_helpers.collapse import FreeBits
 from vae_helpers.diagnostics import encode_all
+from vae_helpers.digests import tensor_digest, weights_digest
 from vae_helpers.losses import ELBOTerms, elbo
 from vae_helpers.plots import interpolation
 from vae_helpers.train import HISTORY_KEYS, TrainingDiverged, train_epoch
@@ -27,10 +32,19 @@ def test_short_fit_lowers_the_loss_and_fills_history(model, mnist_small):
             total = history[f"{split}_recon"][e] + history[f"{split}_kl"][e]
             assert history[f"{split}_neg_elbo"][e] == pytest.approx(total)
     assert all(s > 0 for s in history["seconds"]) and history["val_neg_elbo"] == [None] * 3
-    assert history["run"] == {"model": "MLPVAE", "config": {"latent_dim": 4, "hidden": [32], "likelihood": "bernoulli",
-                                                             "obs_logvar": 0.0, "activation": "relu"},
-                              "epochs": 3, "n_train": 1000, "batch_size": 64, "lr": 1e-3, "beta": 1.0, "seed": 0,
-                              "binarize": None, "loss_fn": "elbo"}
+    run = dict(history["run"])
+    provenance = {key: run.pop(key) for key in ("optimizer", "start_weights", "end_weights", "data")}
+    assert run == {"model": "MLPVAE", "config": {"latent_dim": 4, "hidden": [32], "likelihood": "bernoulli",
+                                                 "obs_logvar": 0.0, "activation": "relu"},
+                   "epochs": 3, "n_train": 1000, "batch_size": 64, "lr": 1e-3, "beta": 1.0, "seed": 0,
+                   "binarize": None, "loss_fn": "elbo"}
+    assert provenance["optimizer"] == {"class": "Adam", "lr": 1e-3, "betas": [0.9, 0.999], "eps": 1e-8,
+                                       "weight_decay": 0, "amsgrad": False, "maximize": False,
+                                       **({"decoupled_weight_decay": False}
+                                          if "decoupled_weight_decay" in provenance["optimizer"] else {})}
+    assert provenance["start_weights"] != provenance["end_weights"] == weights_digest(model)
+    assert provenance["data"] == {"train_x": tensor_digest(x), "train_y": None}
+    assert model.provenance == history["run"]           # checkpoints.save writes it beside the weights
     assert (history["interrupted"], history["stopped_early"], history["best_epoch"]) == (False, False, None)
     assert not model.training
 
@@ -232,8 +246,10 @@ def test_keyboard_interrupt_keeps_finished_epochs(model, mnist_small, capsys):
 
 def test_divergence_restores_finite_weights_and_blames_the_step_size(model, mnist_small):
     x, _ = mnist_small
-    with pytest.raises(TrainingDiverged, match=r"at epoch 1, step \d+: the .* blew up; fit restored the weights "
-                                               r"from the start of that epoch.*smaller learning rate \(lr=1e\+06"):
+    with pytest.raises(TrainingDiverged, match=r"at epoch 1, step \d+ \(counted from 1\): the .* went non-finite.*"
+                                               r"optimizer step\(s\) with a finite loss came before it, and the "
+                                               r"weights fit restored \(from the start of epoch 1\) give a finite loss"
+                                               r".*smaller learning rate \(lr=1e\+06"):
         fit(model, x, epochs=3, lr=1e6, progress=False)
     assert all(torch.isfinite(p).all() for p in model.parameters())
     fit(model, x[:128], epochs=1, progress=False)  # usable again
@@ -246,6 +262,19 @@ def test_non_finite_weights_ask_for_a_new_model_not_a_smaller_lr(model, mnist_sm
     with pytest.raises(ValueError, match=r"weights are not finite \(fc_mu.bias\).*Rebuild it") as err:
         fit(model, x, epochs=1, progress=False)
     assert "learning rate" not in str(err.value)
+
+
+def test_a_callback_that_cannot_run_is_refused_before_training(model):     # issue 23, item 21
+    x = torch.rand(10, 1, 28, 28)
+    with pytest.raises(TypeError, match=r"callback must be a function callback\(model, epoch, step\), got 5 \(int\)"):
+        fit(model, x, epochs=1, callback=5, progress=False)
+
+    def every_minus_one(model, epoch, step):
+        pass
+    every_minus_one.every = -1
+    with pytest.raises(ValueError, match=r"callback.every must be an integer >= 1 \(e.g. every=50 optimizer steps\), "
+                                         r"got -1"):
+        fit(model, x, epochs=1, callback=every_minus_one, progress=False)
 
 
 @pytest.mark.parametrize("kwargs, message", [
@@ -269,7 +298,8 @@ def test_bad_arguments_are_named(model, kwargs, message):
 def test_bad_data_is_rejected(model):
     with pytest.raises(ValueError, match=r"pixels in \[0, 1\]"):
         fit(model, torch.full((10, 1, 28, 28), 255.0), epochs=1, progress=False)
-    with pytest.raises(ValueError, match=r"expects images of shape \(B, 1, 28, 28\)"):
+    with pytest.raises(ValueError, match=r"train_x must hold images of shape \(N, 1, 28, 28\), got \(10, 784\): flat "
+                                         r"images; reshape them with train_x.view\(-1, 1, 28, 28\)"):
         fit(model, torch.rand(10, 784), epochs=1, progress=False)
     with pytest.raises(ValueError, match=r"train_x is empty \(shape \(0, 1, 28, 28\)\)"):
         fit(model, torch.rand(0, 1, 28, 28), epochs=1, progress=False)
@@ -303,3 +333,243 @@ def test_model_arguments_are_checked():
         ConvVAE(latent_dim=-2)
     with pytest.raises(ValueError, match=r"channels must be 2 positive integers, e.g. channels=\(16, 32\); got \(16,\)"):
         ConvVAE(channels=(16,))
+
+
+# --- issue 23, items 2, 3, 7, 8, 13, 18: fit and train_epoch refuse what would train silently wrong ------------
+
+def params(model):
+    return [p.detach().clone() for p in model.parameters()]
+
+
+def test_a_stale_optimizer_is_refused_before_any_step(mnist_small):
+    x, _ = mnist_small
+    set_seed(0)
+    old = MLPVAE(latent_dim=4, hidden=(32,))
+    optimizer = torch.optim.Adam(old.parameters())          # the optimizer cell, run once
+    model = MLPVAE(latent_dim=4, hidden=(32,))              # the model cell, run again
+    before = params(model)
+    with pytest.raises(ValueError, match=r"optimizer does not hold 10 of the model's 10 trainable parameters "
+                                         r"\(encoder.fc1.weight, .*built for another model"):
+        fit(model, x, epochs=1, optimizer=optimizer, progress=False)
+    with pytest.raises(ValueError, match=r"optimizer does not hold"):
+        train_epoch(model, x, optimizer)
+    assert all(torch.equal(a, b) for a, b in zip(before, params(model)))
+    model.requires_grad_(False)                             # item 21: nothing to train
+    with pytest.raises(ValueError, match=r"no trainable parameters \(requires_grad is False for all 10\)"):
+        fit(model, x, epochs=1, progress=False)
+
+
+def test_the_optimizers_own_lr_is_recorded_and_a_different_lr_beside_it_refused(model, mnist_small):
+    x, _ = mnist_small
+    history = fit(model, x[:128], epochs=1, optimizer=torch.optim.Adam(model.parameters(), lr=5e-2), progress=False)
+    assert history["run"]["lr"] == 5e-2 and history["run"]["optimizer"]["lr"] == 5e-2
+    with pytest.raises(ValueError, match=r"lr=0.5 differs from the optimizer's lr \(0.05\).*drop lr="):
+        fit(model, x[:128], epochs=1, lr=0.5, optimizer=torch.optim.Adam(model.parameters(), lr=5e-2), progress=False)
+    fit(model, x[:128], epochs=1, lr=5e-2, optimizer=torch.optim.Adam(model.parameters(), lr=5e-2), progress=False)
+
+
+@pytest.mark.parametrize("lr", [np.float32(1e-3), np.float64(1e-3), torch.tensor(1e-3)])
+def test_numpy_and_tensor_learning_rates_are_numbers(model, mnist_small, lr):
+    history = fit(model, mnist_small[0][:128], epochs=1, lr=lr, progress=False)
+    assert history["run"]["lr"] == pytest.approx(1e-3) and isinstance(history["run"]["lr"], float)
+
+
+def test_a_bad_seed_is_named_before_anything_is_seeded(model, mnist_small):
+    state = torch.random.get_rng_state()
+    python = random.getstate()
+    for seed in (1.5, -1, "0"):
+        with pytest.raises(ValueError, match=rf"seed must be an integer in \[0, 2\*\*32\), e.g. seed=0, got {seed!r}"):
+            fit(model, mnist_small[0][:128], epochs=1, seed=seed, progress=False)
+        with pytest.raises(ValueError, match=r"seed must be an integer"):
+            set_seed(seed)
+    assert torch.equal(torch.random.get_rng_state(), state) and random.getstate() == python
+
+
+@pytest.mark.parametrize("data, message", [
+    (lambda x: x * 255, r"x ranges over \[0, 255\]"),                    # 0..255 grey levels as floats
+    (lambda x: x - 0.5, r"x ranges over \[-0.5, 0.5\]"),
+    (lambda x: x[:0], r"x is empty"),
+    (lambda x: x.flatten(1), r"x must hold images of shape \(N, 1, 28, 28\), got \(1000, 784\)"),
+])
+def test_train_epoch_checks_its_data_as_fit_does(model, mnist_small, data, message):
+    x, _ = mnist_small
+    before = params(model)
+    with pytest.raises(ValueError, match=message):
+        train_epoch(model, data(x), torch.optim.Adam(model.parameters()))
+    assert all(torch.equal(a, b) for a, b in zip(before, params(model)))
+
+
+def test_train_epoch_converts_float64_like_fit(model, mnist_small):
+    x = mnist_small[0][:256]
+    other = copy.deepcopy(model)
+    for m, data in ((model, x), (other, x.double())):
+        torch.manual_seed(0)                                     # the same reparameterization noise
+        train_epoch(m, data, torch.optim.Adam(m.parameters()), generator=torch.Generator().manual_seed(0))
+    assert all(torch.equal(a, b) for a, b in zip(params(model), params(other)))
+
+
+@pytest.mark.parametrize("val", [lambda xt: xt.clone(), lambda xt: xt[:], lambda xt: xt.double()],
+                         ids=["clone", "view", "float64-copy"])
+def test_val_x_holding_the_test_images_is_refused_by_content(model, mnist_small, val):
+    x, xt = mnist_small
+    with pytest.raises(ValueError, match=r"val_x holds the test images \(the same values or the same memory"):
+        fit(model, x, xt, epochs=1, val_x=val(xt), patience=2, progress=False)
+    fit(model, x[:128], xt, epochs=1, val_x=x[-100:], patience=2, progress=False)    # held-out training images
+
+
+def test_a_float16_model_is_refused_for_training_and_evaluated_with_float32_sums(mnist_small):
+    x, xt = mnist_small
+    set_seed(0)
+    model = MLPVAE(latent_dim=4, hidden=(32,))
+    reference = evaluate(model, xt[:200].repeat(50, 1, 1, 1), batch_size=2000)["neg_elbo"]  # 10,000 images
+    model.half()
+    with pytest.raises(ValueError, match=r"The model is float16: .*Train in float32 \(model.float\(\)\)"):
+        fit(model, x, epochs=1, progress=False)
+    with pytest.raises(ValueError, match=r"The model is float16"):
+        train_epoch(model, x, torch.optim.Adam(model.parameters()))
+    half = evaluate(model, xt[:200].repeat(50, 1, 1, 1), batch_size=2000)["neg_elbo"]   # sums ~5e6 > float16's 65504
+    assert math.isfinite(half) and half == pytest.approx(reference, rel=0.01)
+
+
+def test_a_bfloat16_model_trains_with_finite_history(mnist_small):
+    x, xt = mnist_small
+    set_seed(0)
+    model = MLPVAE(latent_dim=4, hidden=(32,)).bfloat16()
+    history = fit(model, x[:300], xt[:200], epochs=1, batch_size=100, progress=False)
+    assert all(100 < v < 600 for v in history["train_neg_elbo"] + history["test_neg_elbo"])
+
+
+# --- issue 23, items 4, 5, 6, 19: faults never lose finished work, and say what is known ---------------------
+
+def test_two_interrupts_during_clean_up_still_return_the_history_and_the_best_weights(model, mnist_small,
+                                                                                       monkeypatch, capsys):
+    import os
+    import signal
+
+    import vae_helpers.train as train_module
+    x, _ = mnist_small
+    sent = []
+
+    class Bar(train_module.tqdm):
+        def close(self):                          # fit's clean-up closes the bar first
+            if not sent:
+                sent.append(1)
+                os.kill(os.getpid(), signal.SIGINT)   # a real second Ctrl-C while fit cleans up ...
+                raise KeyboardInterrupt           # ... and a third, raised by the bar itself
+            super().close()
+    monkeypatch.setattr(train_module, "tqdm", Bar)
+    validated = {}
+
+    def stop(model, epoch, step):                 # runs after each epoch's validation
+        validated[epoch] = copy.deepcopy(model.state_dict())
+        if epoch == 3:
+            raise KeyboardInterrupt               # the first Ctrl-C
+    history = fit(model, x[:512], epochs=6, val_x=x[512:768], patience=6, callback=stop, progress=False)
+    assert sent and history["interrupted"] and history["epoch"] == [1, 2, 3]
+    best = history["best_epoch"]
+    assert best == 1 + min(range(3), key=history["val_neg_elbo"].__getitem__)
+    for name, value in model.state_dict().items():          # what the message documents: the best epoch's weights
+        assert torch.equal(value, validated[best][name]), name
+    assert not model.training and history["run"]["end_weights"] == weights_digest(model)
+    out = capsys.readouterr().out
+    assert "Ctrl-C pressed during fit's clean-up (2 time(s)) was held" in out
+    assert "the model holds the weights of its best validation epoch" in out
+    assert signal.getsignal(signal.SIGINT) is signal.default_int_handler   # the handler is put back
+
+
+def test_divergence_carries_the_finished_epochs_and_does_not_blame_the_lr_for_a_nan_loss(model, mnist_small):
+    x, _ = mnist_small                            # 1,000 images, batches of 128: 8 steps an epoch
+    calls = []
+
+    def nan_after_10(model, x, beta=1.0, check_x=True):
+        calls.append(1)
+        t = elbo(model, x, beta, check_x)
+        return t if len(calls) <= 10 else ELBOTerms(t.loss * float("nan"), t.recon, t.kl)
+    with pytest.raises(TrainingDiverged) as err:
+        fit(model, x, epochs=3, lr=1e-8, loss_fn=nan_after_10, progress=False)
+    message = str(err.value)
+    assert "at epoch 2, step 11 (counted from 1): the loss (not its recon or kl) went non-finite" in message
+    assert "they too give a non-finite loss (nan) on that batch, so the step size is not the cause" in message
+    assert "smaller learning rate" not in message
+    history = err.value.history                   # item 5: the finished epoch is kept
+    assert history["epoch"] == [1] and len(history["train_neg_elbo"]) == 1 and history["run"]["lr"] == 1e-8
+    assert history["run"]["end_weights"] == weights_digest(model) and not model.training
+
+
+def _logvar_bias_100(model):
+    with torch.no_grad():
+        model.fc_logvar.bias.fill_(100.0)         # exp(100) overflows float32
+    return model, elbo
+
+
+@pytest.mark.parametrize("make", [
+    _logvar_bias_100,
+    lambda model: (MLPVAE(latent_dim=4, hidden=(32,), likelihood="gaussian", obs_logvar=-100.0), elbo),
+    lambda model: (model, FreeBits(float("inf"))),
+], ids=["logvar-bias-100", "obs_logvar=-100", "free-bits-inf"])
+def test_a_loss_that_is_never_finite_is_not_blamed_on_the_learning_rate(model, mnist_small, make):
+    model, loss_fn = make(model)
+    before = copy.deepcopy(model.state_dict())
+    with pytest.raises(TrainingDiverged) as err:
+        fit(model, mnist_small[0], epochs=2, loss_fn=loss_fn, progress=False)
+    message = str(err.value)
+    assert "at epoch 1, step 1 (counted from 1)" in message
+    assert "No optimizer step had been taken, so the learning rate is not the cause" in message
+    assert "likely cause" not in message and err.value.history["epoch"] == []
+    for name, value in model.state_dict().items():
+        assert torch.equal(value, before[name]), name
+
+
+def test_early_stopping_keeps_what_was_validated_even_if_a_callback_edits_the_weights(model, mnist_small):
+    x, _ = mnist_small
+    validated = {}
+
+    def edit(model, epoch, step):                 # runs after validation; the snapshot must come before it
+        validated[epoch] = copy.deepcopy(model.state_dict())
+        with torch.no_grad():
+            model.fc_mu.bias.add_(0.5)
+    history = fit(model, x[:512], epochs=3, val_x=x[512:768], patience=3, callback=edit, progress=False)
+    for name, value in model.state_dict().items():
+        assert torch.equal(value, validated[history["best_epoch"]][name]), name
+
+
+# --- issue 23, items 11 and 12: shapes named with the argument; every scorer converts input as fit does --------
+
+@pytest.mark.parametrize("shape, hint", [
+    ((64, 784), r"got \(64, 784\): flat images; reshape them with test_x.view\(-1, 1, 28, 28\)"),
+    ((64, 28, 28), r"got \(64, 28, 28\): add the channel dimension with test_x.unsqueeze\(1\)"),
+    ((64, 3, 28, 28), r"got \(64, 3, 28, 28\): 3 channels per image; .*not a reshape"),
+    ((64, 28, 28, 1), r"got \(64, 28, 28, 1\): channels last; move them with test_x.permute\(0, 3, 1, 2\)"),
+])
+def test_a_misshapen_test_x_is_named_with_its_whole_shape(model, mnist_small, shape, hint):
+    with pytest.raises(ValueError, match=r"test_x must hold images of shape \(N, 1, 28, 28\), " + hint):
+        fit(model, mnist_small[0], torch.rand(shape), epochs=1, progress=False)
+    with pytest.raises(ValueError, match=r"expects images of shape \(B, 1, 28, 28\), got .*" + hint.split(": ")[-1]
+                       .replace("test_x", "x")):
+        model(torch.rand(shape))                                   # the model's own check gives the same hint
+
+
+def test_log_likelihood_and_diagnostics_convert_input_as_fit_does(model, mnist_small):
+    from vae_helpers import log_likelihood
+    from vae_helpers.diagnostics import active_units, kl_per_dim
+    x = mnist_small[1][:20]
+    torch.manual_seed(0)
+    reference = log_likelihood(model, x, k=5)
+    torch.manual_seed(0)
+    assert torch.equal(log_likelihood(model, x.double(), k=5), reference)        # was a dtype error
+    assert torch.equal(kl_per_dim(model, x.to(torch.uint8)), kl_per_dim(model, x))
+    with pytest.raises(ValueError, match=r"x is empty"):
+        log_likelihood(model, x[:0], k=5)                                         # was an aminmax() error
+    with pytest.raises(ValueError, match=r"x is empty"):
+        active_units(model, x[:0])
+    double = copy.deepcopy(model).double()
+    torch.manual_seed(0)
+    assert torch.allclose(log_likelihood(double, x, k=5), reference.double(), atol=1e-3)   # a .double() model
+    set_seed(0)
+    gaussian = MLPVAE(latent_dim=4, hidden=(32,), likelihood="gaussian")
+    grey = x.clone()
+    grey[3, 0, 5, 5] = float("nan")
+    with pytest.raises(ValueError, match=r"x contains NaN or infinite pixels"):
+        log_likelihood(gaussian, grey, k=5)                                       # was a silent nan
+    with pytest.raises(ValueError, match=r"ks \(or k\) must be positive integers"):
+        log_likelihood(model, x, k=0)

@@ -3,7 +3,7 @@ import os
 
 import pytest
 import torch
-from cache_helpers import draws_after, fake_fit, history, read_only, snapshot
+from cache_helpers import draws_after, fake_fit, history, provenance_of, read_only, snapshot
 
 from vae_helpers import ConvVAE, MLPVAE, cachefiles, fit, load_mnist, set_seed, zoo
 
@@ -29,8 +29,10 @@ def store_untrained(name, folder, **changes):
     set_seed(0)
     model = zoo.MODELS[recipe.model](**recipe.config)
     binarize = "dynamic" if recipe.binarize == "dynamic" else None
-    zoo.store(name, model, history(recipe.epochs, recipe.n_train, binarize, model=recipe.model, **changes),
-              folder=folder)
+    x, y = zoo._data(recipe)
+    provenance = provenance_of(model, x, y if recipe.labels else None, recipe.lr)
+    zoo.store(name, model, history(recipe.epochs, recipe.n_train, binarize, model=recipe.model, provenance=provenance,
+                                   **changes), folder=folder)
     return model
 
 
@@ -45,6 +47,7 @@ def test_zoo_trains_like_notebook_04_then_loads_without_training(smoke, tmp_path
     for a, b in zip(model.state_dict().values(), ref.state_dict().values()):
         torch.testing.assert_close(a, b)
     assert history_["test_neg_elbo"] == pytest.approx(ref_history["test_neg_elbo"])
+    zoo.store("mlp", ref, ref_history, folder=tmp_path / "notebook")   # notebook 04's own model is accepted
     meta = json.loads((tmp_path / "mlp.json").read_text())
     assert meta["trained"]["epochs_completed"] == 2 and meta["trained"]["n_train"] == 2_000
     assert meta["trained"]["interrupted"] is False and meta["weights"]["file"].startswith("mlp-")
@@ -180,3 +183,100 @@ def test_an_interrupted_training_stores_nothing_and_says_so(smoke, tmp_path, mon
         zoo.train("mlp", folder=tmp_path, progress=False)
     assert "'mlp' was not stored (1 of 2 epochs finished)" in capsys.readouterr().out
     assert sorted(os.listdir(tmp_path)) == []
+
+
+# --- provenance: the zoo trusts what the weights went through, not the last call's history (issue 23, item 1) ---
+
+@pytest.fixture
+def tiny(full, monkeypatch):
+    """A recipe small enough to train in a test: MLPVAE(2, [16]), 2 epochs on the first 256 rounded images."""
+    monkeypatch.setitem(zoo.RECIPES, "tiny", zoo.Recipe("MLPVAE", {"latent_dim": 2, "hidden": [16]},
+                                                        "tests/test_zoo.py", epochs=2, n_train=256))
+    return load_mnist("train", binarize="round")[0][:256]
+
+
+def recipe_model(seed=0):
+    set_seed(seed)                                  # what the notebook's model cell does
+    return MLPVAE(latent_dim=2, hidden=(16,))
+
+
+def test_a_model_trained_as_the_recipe_is_stored_and_loaded(tiny, tmp_path, monkeypatch):
+    model = recipe_model()
+    history_ = fit(model, tiny, epochs=2, seed=0, progress=False)          # the notebook's fit cell, run once
+    zoo.store("tiny", model, history_, folder=tmp_path)
+    monkeypatch.setattr(zoo, "fit", lambda *a, **k: pytest.fail("the stored model should have been loaded"))
+    loaded, _ = zoo.load("tiny", folder=tmp_path)
+    for a, b in zip(loaded.state_dict().values(), model.state_dict().values()):
+        torch.testing.assert_close(a, b)
+    assert loaded.provenance["start_weights"] == zoo.expected_run(zoo.RECIPES["tiny"])["start_weights"]
+    meta = json.loads((tmp_path / "tiny.json").read_text())
+    assert meta["trained"]["optimizer"]["class"] == "Adam" and meta["trained"]["optimizer"]["lr"] == 1e-3
+
+
+def _twice(x):
+    model = recipe_model()
+    fit(model, x, epochs=2, seed=0, progress=False)
+    return model, fit(model, x, epochs=2, seed=0, progress=False)          # the fit cell run again: 4 epochs
+
+
+def _first_history_after_a_second_fit(x):
+    model = recipe_model()
+    first = fit(model, x, epochs=2, seed=0, progress=False)
+    fit(model, x, epochs=2, seed=0, progress=False)
+    return model, first
+
+
+def _with(optimizer=None, data=None, seed=0):
+    def train(x):
+        model = recipe_model(seed)
+        opt = None if optimizer is None else optimizer(model)
+        return model, fit(model, x if data is None else data(), epochs=2, seed=0, progress=False, optimizer=opt)
+    return train
+
+
+@pytest.mark.parametrize("train, message", [
+    (_twice, r"started from other weights than the recipe's.*run\s+twice"),
+    (_first_history_after_a_second_fit, r"weights are not the ones this history's run ended with"),
+    (_with(optimizer=lambda m: torch.optim.SGD(m.parameters(), lr=1e-3)), r"optimizer SGD, the recipe with .*Adam"),
+    (_with(optimizer=lambda m: torch.optim.Adam(m.parameters(), lr=5e-2)), r"lr=0.05, the recipe uses lr=0.001"),
+    (_with(optimizer=lambda m: torch.optim.Adam(m.parameters(), betas=(0.5, 0.9))), r"betas=\[0.5, 0.9\]"),
+    (_with(data=lambda: load_mnist("train")[0][:256]), r"trained on grey images.*the recipe on the first 256 rounded"),
+    (_with(data=lambda: load_mnist("train", binarize="round")[0][256:512]), r"trained on other images"),
+    (_with(seed=1), r"started from other weights"),
+], ids=["fit-run-twice", "first-history", "sgd", "adam-lr", "adam-betas", "grey", "other-images", "other-weights"])
+def test_store_refuses_weights_the_recipe_did_not_train(tiny, tmp_path, train, message):
+    model, history_ = train(tiny)
+    with pytest.raises(ValueError, match=r"refuses this model.*" + message):
+        zoo.store("tiny", model, history_, folder=tmp_path)
+    assert list(tmp_path.iterdir()) == []
+
+
+def test_an_entry_whose_record_was_edited_is_trained_again(tiny, tmp_path, monkeypatch, capsys):
+    model = recipe_model()
+    zoo.store("tiny", model, fit(model, tiny, epochs=2, seed=0, progress=False), folder=tmp_path)
+    meta = json.loads((tmp_path / "tiny.json").read_text())
+    meta["history"]["run"]["optimizer"]["class"] = "SGD"                   # a record that no longer matches
+    (tmp_path / "tiny.json").write_text(json.dumps(meta))
+    calls = []
+    monkeypatch.setattr(zoo, "train", lambda name, folder, progress: calls.append(name) or (None, None))
+    zoo.load("tiny", folder=tmp_path)
+    assert calls == ["tiny"] and "records another training: trained with the optimizer SGD" in capsys.readouterr().out
+
+
+@pytest.mark.parametrize("edit, message", [
+    (lambda meta: meta.update(recipe="x"), r"its recipe is 'x', not an object"),
+    (lambda meta: meta["history"].update(epoch=5), r"its history's 'epoch' is 5, not a list"),
+    (lambda meta: meta.update(history=[]), r"its history is not an object with a 'run' record"),
+    (lambda meta: meta["history"]["run"].update(optimizer="Adam"), r"its run's 'optimizer' is 'Adam', not an object"),
+])
+def test_an_entry_with_wrong_fields_is_named_and_trained_again(smoke, tmp_path, monkeypatch, capsys, edit, message):
+    store_untrained("mlp", tmp_path)                                        # issue 23, item 14
+    path = tmp_path / "mlp.json"
+    meta = json.loads(path.read_text())
+    edit(meta)
+    path.write_text(json.dumps(meta))
+    calls = []
+    monkeypatch.setattr(zoo, "train", lambda name, folder, progress: calls.append(name) or (None, None))
+    zoo.load("mlp", folder=tmp_path)
+    out = capsys.readouterr().out
+    assert calls == ["mlp"] and f"the entry is broken: {path}: " in out and message.replace("\\", "") in out

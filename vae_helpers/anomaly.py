@@ -23,6 +23,9 @@ def scores(model, x: torch.Tensor, samples: int = 10, batch_size: int = 1000, se
     The reconstruction term is averaged over `samples` draws of z, so that the scores barely depend on the seed;
     the global random state and the model's mode are left as they were.
     """
+    for name, value in (("samples", samples), ("batch_size", batch_size)):
+        if isinstance(value, bool) or not isinstance(value, int) or value < 1:
+            raise ValueError(f"{name} must be an integer >= 1 (draws of z per image / images per batch), got {value!r}")
     x = check_data(model, x, "x")
     device = next(model.parameters()).device
     out = {name: [] for name in SCORES}
@@ -54,12 +57,12 @@ def complexity(x: torch.Tensor) -> torch.Tensor:
         buffer = io.BytesIO()
         Image.fromarray(image[0]).save(buffer, format="PNG")      # a bool array saves as a 1-bit PNG
         lengths.append(len(buffer.getvalue()))
-    return torch.tensor(lengths, dtype=torch.float32) * 8 * math.log(2)
+    return torch.tensor(lengths, dtype=torch.float32) * 8 * math.log(2)   # cpu: from PNG lengths, like scores()
 
 
 def uniform_noise(n: int, seed: int = 0) -> torch.Tensor:
     """n images of independent uniform pixels in [0, 1]: (n, 1, 28, 28)."""
-    return torch.rand(n, 1, 28, 28, generator=torch.Generator().manual_seed(seed))
+    return torch.rand(n, 1, 28, 28, generator=torch.Generator().manual_seed(seed))   # cpu: a data set, as load_mnist
 
 
 def rotate(x: torch.Tensor, quarter_turns: int = 1) -> torch.Tensor:
@@ -74,14 +77,27 @@ def invert(x: torch.Tensor) -> torch.Tensor:
 
 def roc(in_scores: torch.Tensor, out_scores: torch.Tensor):
     """ROC of telling out-of-distribution (positive) from in-distribution images by a score: (fpr, tpr, auc)."""
-    labels = torch.cat([torch.zeros(len(in_scores)), torch.ones(len(out_scores))]).numpy()
+    in_scores, out_scores = _scores(in_scores, "in_scores"), _scores(out_scores, "out_scores")
+    labels = torch.cat([torch.zeros(len(in_scores)), torch.ones(len(out_scores))]).numpy()   # cpu: for sklearn
     values = torch.cat([in_scores, out_scores]).numpy()
     fpr, tpr, _ = roc_curve(labels, values)
     return fpr, tpr, float(roc_auc_score(labels, values))
+
+
+def _scores(values, name: str) -> torch.Tensor:
+    """values as a 1-D float tensor of finite scores, or a ValueError naming `name`."""
+    if not isinstance(values, torch.Tensor):
+        raise TypeError(f"{name} must be a tensor of scores (N,), got {type(values).__name__}")
+    values = values.detach().cpu().flatten().double()
+    if len(values) == 0:
+        raise ValueError(f"{name} is empty: score at least one image (e.g. anomaly.scores(model, x)['neg_elbo'])")
+    if not torch.isfinite(values).all():
+        raise ValueError(f"{name} holds {int((~torch.isfinite(values)).sum())} NaN or infinite score(s)")
+    return values
 
 
 def threshold_at(held_out_scores: torch.Tensor, fpr: float = 0.05) -> float:
     """The score above which only a fraction `fpr` of held-out in-distribution images fall."""
     if not 0 < fpr < 1:
         raise ValueError(f"fpr is a fraction of false alarms in (0, 1), got {fpr}")
-    return float(torch.quantile(held_out_scores.double(), 1 - fpr))
+    return float(torch.quantile(_scores(held_out_scores, "held_out_scores"), 1 - fpr))

@@ -16,6 +16,8 @@ from pathlib import Path
 
 import torch
 
+from .utils import shown
+
 try:                      # POSIX: writers of one entry take turns; elsewhere they only skip the clean-up
     import fcntl
 except ImportError:       # pragma: no cover (Windows)
@@ -26,8 +28,6 @@ class BrokenEntry(ValueError):
     """A cache file that is missing, truncated, not JSON, or does not match what its metadata says."""
 
     def __init__(self, path, reason: str):
-        from .utils import shown
-
         self.path, self.reason = Path(path), reason
         super().__init__(f"{shown(path)}: {reason}")
 
@@ -46,8 +46,6 @@ def writable(folder) -> bool:
 
 def require_writable(folder, env_var: str, what: str) -> None:
     """Raise NotWritable, before any training, when `folder` cannot take new files."""
-    from .utils import shown
-
     if not writable(folder):
         raise NotWritable(f"The cache folder {shown(folder)} is not writable, so {what} cannot be stored there. Point "
                           f"{env_var} at a writable folder (e.g. `export {env_var}=~/my-cache`) and run again; "
@@ -133,9 +131,8 @@ def writer_lock(folder: Path, stem: str):
 
 
 def write_entry(folder, stem: str, weights_obj, meta: dict) -> dict:
-    """Store `weights_obj` (torch.save-able) then `meta` + {"weights": {"file", "sha256"}} as `<stem>.json`."""
-    from . import checkpoints
-
+    """Store `weights_obj` (torch.save-able) then `meta` + {"weights": {"file", "sha256", "format"}} as
+    `<stem>.json`; "format" is weights_obj's own "format" tag when it has one (checkpoints.contents does)."""
     folder = Path(folder)
     folder.mkdir(parents=True, exist_ok=True)
     with writer_lock(folder, stem) as locked:
@@ -143,7 +140,8 @@ def write_entry(folder, stem: str, weights_obj, meta: dict) -> dict:
         torch.save(weights_obj, buffer)
         digest = hashlib.sha256(buffer.getvalue()).hexdigest()
         weights = write_bytes(folder / f"{stem}-{digest[:16]}.pt", buffer.getvalue())   # named after its bytes
-        meta = {**meta, "weights": {"file": weights.name, "sha256": digest, "format": checkpoints.FORMAT}}
+        meta = {**meta, "weights": {"file": weights.name, "sha256": digest,
+                                 "format": weights_obj.get("format") if isinstance(weights_obj, dict) else None}}
         write_json(folder / f"{stem}.json", meta)                          # last: the entry now exists
         if locked:                                                         # older weights of this entry
             for old in folder.glob(f"{stem}-*.pt"):

@@ -106,6 +106,7 @@ class ConditionalVAE(VAE):
         """n draws z ~ N(0, I) decoded under the labels y (one label, or n of them): (n, 1, 28, 28)."""
         if y is None:
             raise ValueError("ConditionalVAE.sample needs the digit(s) to draw: sample(n, y=3)")
+        # cpu: drawn with a CPU generator, so the same seed gives the same digits on every device, then moved
         z = torch.randn(n, self.config.latent_dim, generator=generator).to(next(self.parameters()).device)
         return self.generate(z, y)
 
@@ -119,9 +120,14 @@ def as_unconditional(model: ConditionalVAE, y=None) -> MLPVAE:
     A fixed label adds a constant to the first layers' pre-activations, so it folds into their biases; every other
     weight is copied (the layers have the same names). With the same noise, both give the same ELBO to rounding.
     """
+    if not isinstance(model, ConditionalVAE):
+        raise TypeError(f"as_unconditional takes a ConditionalVAE, got a {type(model).__name__}: an "
+                        f"{type(model).__name__} has no label input to fix")
     c = model.config
-    out = MLPVAE(c.latent_dim, c.hidden, c.likelihood, c.obs_logvar).to(next(model.parameters()).device)
-    onehot = torch.zeros(c.n_classes) if y is None else F.one_hot(torch.as_tensor(y), c.n_classes).float()
+    device = next(model.parameters()).device
+    out = MLPVAE(c.latent_dim, c.hidden, c.likelihood, c.obs_logvar).to(device)
+    onehot = (torch.zeros(c.n_classes, device=device) if y is None
+              else F.one_hot(torch.as_tensor(y, device=device), c.n_classes).float())
     state = dict(model.state_dict())
     for first, n_in in (("encoder.fc1", 784), ("decoder.fc1", c.latent_dim)):
         weight, bias = state[f"{first}.weight"], state[f"{first}.bias"]               # (h, n_in + K), (h,)
@@ -137,7 +143,14 @@ def style_directions(model: ConditionalVAE, x: torch.Tensor, y: torch.Tensor, k:
 
     Returns (mean (D,), directions (k, D), stds (k,)): moving z along a direction changes the style of every digit.
     """
-    mu = torch.cat([model.encode(xb, yb)[0] for xb, yb in zip(x.split(1000), y.split(1000))])  # (N, D)
+    D = model.config.latent_dim
+    if isinstance(k, bool) or not isinstance(k, int) or not 1 <= k <= D:
+        raise ValueError(f"k is the number of style directions, an integer from 1 to latent_dim = {D}, got {k!r}")
+    if len(x) != len(y) or len(x) < 2:
+        raise ValueError(f"x and y must hold the same number (>= 2) of images and labels, got {len(x)} and {len(y)}")
+    device = next(model.parameters()).device
+    mu = torch.cat([model.encode(xb.to(device), yb.to(device))[0]
+                    for xb, yb in zip(x.split(1000), y.split(1000))])                         # (N, D)
     mean = mu.mean(0)
     _, s, v = torch.linalg.svd(mu - mean, full_matrices=False)                                 # v (D, D)
     return mean, v[:k], s[:k] / (len(mu) - 1) ** 0.5

@@ -36,8 +36,16 @@ def _expected_sha256(folder: Path) -> dict[str, str]:
     sums = folder / "SHA256SUMS"
     if not sums.is_file():
         raise FileNotFoundError(f"Checksum list {sums} is missing. {_restore_hint(sums)}")
-    pairs = (line.split() for line in sums.read_text().splitlines() if line.strip())
-    return {name.lstrip("*"): digest for digest, name in pairs}
+    expected = {}
+    for number, line in enumerate(sums.read_text().splitlines(), 1):
+        if not line.strip():
+            continue
+        fields = line.split()
+        if len(fields) != 2 or len(fields[0]) != 64 or any(c not in "0123456789abcdefABCDEF" for c in fields[0]):
+            raise CorruptedDataError(f"{sums}, line {number}, is not '<64 hex digits>  <file name>': {line!r}. "
+                                     f"{_restore_hint(sums)}")
+        expected[fields[1].lstrip("*")] = fields[0].lower()
+    return expected
 
 
 def verified_bytes(path: Path) -> bytes:
@@ -62,7 +70,7 @@ def raw_folder(dataset: str = "mnist", data_dir: Path | None = None):
 
     This is the layout `torchvision.datasets.MNIST(root=<tmp>, download=False)` reads.
     """
-    src = Path(data_dir or DATA_DIR / dataset)
+    src = Path(data_dir).expanduser() if data_dir else DATA_DIR / dataset
     with tempfile.TemporaryDirectory(prefix="vae_helpers_") as tmp:
         raw = Path(tmp) / "MNIST" / "raw"
         raw.mkdir(parents=True)
@@ -83,7 +91,7 @@ def _read_uint8(dataset: str, split: str, data_dir: str | None) -> tuple[torch.T
     """Images (N, 28, 28) uint8 and labels (N,) int64, checked then read with torchvision's IDX reader."""
     if split not in SPLIT_FILES:
         raise ValueError(f"split must be 'train' or 'test', got {split!r}")
-    folder = Path(data_dir) if data_dir else DATA_DIR / dataset
+    folder = Path(data_dir).expanduser() if data_dir else DATA_DIR / dataset
     prefix = SPLIT_FILES[split]
     images_gz, labels_gz = (folder / f"{prefix}-{kind}-idx{n}-ubyte.gz" for kind, n in (("images", 3), ("labels", 1)))
     if dataset == "fashion-mnist" and split == "train":
@@ -114,7 +122,7 @@ def binarize(x: torch.Tensor, how: str | None = "round", seed: int = 0) -> torch
     if how == "round":
         return (x >= 0.5).float()  # round at 0.5: the classic Bernoulli-VAE posts
     if how == "sample":
-        return torch.bernoulli(x, generator=torch.Generator().manual_seed(seed))  # one draw, p = grey level
+        return torch.bernoulli(x, generator=torch.Generator().manual_seed(seed))  # one draw, p = grey level (on x's device)
     return x
 
 

@@ -1,12 +1,14 @@
 """Posterior-collapse diagnostics: how much each latent dimension is used."""
 import torch
 
+from .checks import check_data
 from .utils import evaluating
 
 
 @torch.no_grad()
 def encode_all(model, x: torch.Tensor, batch_size: int = 1000):
     """Encoder means and log-variances for all of x: (N, D), (N, D), in eval mode (the model's mode is restored)."""
+    x = check_data(model, x, "x")                 # float64 or 0/1 integers converted, NaN or empty refused
     device = next(model.parameters()).device
     with evaluating(model):
         parts = [model.encode(xb.to(device)) for xb in x.split(batch_size)]

@@ -39,7 +39,9 @@ class DigitDrawer:
         self.x_test, self.y_test = x_test, y_test
         D = model.config.latent_dim
         if D <= N_STYLES:                                  # the sliders are the coordinates of z
-            self.mean, self.directions, self.stds = torch.zeros(D), torch.eye(D), torch.ones(D)
+            device = next(model.parameters()).device
+            self.mean, self.directions, self.stds = (torch.zeros(D, device=device), torch.eye(D, device=device),
+                                                     torch.ones(D, device=device))
             names = [f"z{k + 1}" for k in range(D)]
         else:                                              # (D,), (3, D), (3,): principal directions of the codes
             self.mean, self.directions, self.stds = style_directions(model, x_test, y_test, N_STYLES)
@@ -70,7 +72,7 @@ class DigitDrawer:
 
     def z(self) -> torch.Tensor:
         """The code drawn now, from the sliders: mean + sum_k slider_k * std_k * direction_k, shaped (1, D)."""
-        values = torch.tensor([s.value for s in self.sliders]) * self.stds           # (k,)
+        values = torch.tensor([s.value for s in self.sliders], device=self.stds.device) * self.stds   # (k,)
         return (self.mean + values @ self.directions)[None]                          # (1, D)
 
     @torch.no_grad()
@@ -78,9 +80,10 @@ class DigitDrawer:
         """Set the sliders to the code mu(x, y) of the chosen test digit (its projection when D > 3), or to 0."""
         i = self.start.value
         if i < 0:
-            values = torch.zeros(len(self.sliders))
+            values = torch.zeros(len(self.sliders), device=self.stds.device)
         else:
-            mu, _ = self.model.encode(self.x_test[i:i + 1], self.y_test[i:i + 1])   # (1, D)
+            device = self.stds.device
+            mu, _ = self.model.encode(self.x_test[i:i + 1].to(device), self.y_test[i:i + 1].to(device))   # (1, D)
             values = ((mu[0] - self.mean) @ self.directions.T) / self.stds          # (k,)
         self._holding = True                                  # one redraw, not one per slider
         for slider, v in zip(self.sliders, values.tolist()):
@@ -93,7 +96,7 @@ class DigitDrawer:
         """The panel as PNG bytes: the chosen digit large, and below it all ten digits in the same style."""
         z, K = self.z(), self.model.config.n_classes
         big = to_png(self.model.generate(z, self.digit.value), scale=8)               # 240 x 240
-        row = to_png(self.model.generate(z.expand(K, -1), torch.arange(K)), scale=2)  # 60 x 582
+        row = to_png(self.model.generate(z.expand(K, -1), torch.arange(K, device=z.device)), scale=2)  # 60 x 582
         canvas = PILImage.new("L", (row.width, big.height + 12 + row.height), 255)    # white, like the frames
         canvas.paste(big, ((row.width - big.width) // 2, 0))
         canvas.paste(row, (0, big.height + 12))
@@ -113,4 +116,7 @@ class DigitDrawer:
 
 def draw_digits(model: ConditionalVAE, x_test: torch.Tensor, y_test: torch.Tensor, digit: int = 3) -> DigitDrawer:
     """The notebook's one-liner: the widget (it displays itself) over `model` and the test set's styles."""
+    n_classes = model.config.n_classes
+    if isinstance(digit, bool) or not isinstance(digit, int) or not 0 <= digit < n_classes:
+        raise ValueError(f"digit must be one of the model's classes, 0 to {n_classes - 1}, got {digit!r}")
     return DigitDrawer(model, x_test, y_test, digit)

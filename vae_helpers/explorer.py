@@ -49,6 +49,23 @@ class SweepConfig:
     betas: tuple[float, ...] = BETAS
     latent_sizes: tuple[int, ...] = LATENT_SIZES
 
+    def __post_init__(self):
+        """Refuse what the sweep could not do as recorded (e.g. n_test=20000 with 10,000 test images)."""
+        limits = {"n_train": 60_000, "n_test": 10_000, "epochs": None, "batch_size": None}
+        for name, most in limits.items():
+            value = getattr(self, name)
+            if isinstance(value, bool) or not isinstance(value, int) or value < 1 or (most and value > most):
+                bound = f" and at most {most:,} (the images MNIST has)" if most else ""
+                raise ValueError(f"SweepConfig.{name} must be an integer >= 1{bound}, got {value!r}")
+        if not isinstance(self.lr, (int, float)) or isinstance(self.lr, bool) or not 0 < self.lr < math.inf:
+            raise ValueError(f"SweepConfig.lr must be a finite number > 0, got {self.lr!r}")
+        if not self.betas or any(not isinstance(b, (int, float)) or isinstance(b, bool) or not 0 <= b < math.inf
+                                 for b in self.betas):
+            raise ValueError(f"SweepConfig.betas must be finite numbers >= 0, got {self.betas!r}")
+        if not self.latent_sizes or any(isinstance(z, bool) or not isinstance(z, int) or z < 1
+                                        for z in self.latent_sizes):
+            raise ValueError(f"SweepConfig.latent_sizes must be integers >= 1, got {self.latent_sizes!r}")
+
 
 SMOKE = SweepConfig(epochs=1, n_train=1_000, n_test=500, betas=(0.5, 1.0, 4.0), latent_sizes=(2, 10))
 
@@ -72,6 +89,21 @@ def _stem(beta: float, latent_dim: int) -> str:
     return f"beta{float(beta)!r}_z{int(latent_dim)}"
 
 
+def _check_summary(path: Path, meta: dict) -> None:
+    """BrokenEntry naming the file and the field when a summary's fields have the wrong types."""
+    beta, latent_dim = meta.get("beta"), meta.get("latent_dim")
+    if isinstance(beta, bool) or not isinstance(beta, (int, float)) or not 0 <= beta < math.inf:
+        raise cachefiles.BrokenEntry(path, f"its beta is {beta!r}, not a finite number >= 0")
+    if isinstance(latent_dim, bool) or not isinstance(latent_dim, int) or latent_dim < 1:
+        raise cachefiles.BrokenEntry(path, f"its latent_dim is {latent_dim!r}, not an integer >= 1")
+    for key in ("rate", "distortion"):
+        value = meta.get(key)
+        if isinstance(value, bool) or not isinstance(value, (int, float)):
+            raise cachefiles.BrokenEntry(path, f"its {key} is {value!r}, not a number")
+    if not isinstance(meta.get("active_units"), int) or not isinstance(meta.get("kl_per_dim"), list):
+        raise cachefiles.BrokenEntry(path, "its active_units or kl_per_dim field is missing or of the wrong type")
+
+
 class Cache:
     """Trained models and their test-set summaries, one entry per (beta, latent size), in a folder of their own.
 
@@ -87,6 +119,10 @@ class Cache:
         self.folder = self.root / f"sweep-{self.key}"
         if self.root.name == self.folder.name:              # given the sweep's own folder (cache.folder)
             self.root, self.folder = self.root.parent, self.root
+        elif self.root.name.startswith("sweep-"):           # another configuration's folder: never nest in it
+            raise ValueError(f"{shown(self.root)} is the folder of another sweep configuration ({self.root.name}, "
+                             f"this one is sweep-{self.key}): pass the cache folder above it "
+                             f"({shown(self.root.parent)}), or the configuration that folder was built with")
         self._models, self._index, self._reported = {}, {}, set()
         self._scan()
         self._write_config()
@@ -113,9 +149,10 @@ class Cache:
         for meta_file in sorted(self.folder.glob("beta*_z*.json")):
             try:
                 meta, _, _ = cachefiles.read_entry(self.folder, meta_file.stem)
+                _check_summary(meta_file, meta)
                 if meta.get("config_key") != self.key or _stem(meta["beta"], meta["latent_dim"]) != meta_file.stem:
                     raise cachefiles.BrokenEntry(meta_file, "it was written for another sweep configuration")
-            except (cachefiles.BrokenEntry, KeyError, TypeError) as err:
+            except cachefiles.BrokenEntry as err:
                 if str(err) not in self._reported:                  # once per Cache, not at every scan
                     self._reported.add(str(err))
                     print(f"explorer cache: {err}; this setting will be trained again", flush=True)
@@ -141,10 +178,26 @@ class Cache:
     def _load(self, beta: float, latent_dim: int) -> None:
         try:
             _, weights, data = cachefiles.read_entry(self.folder, _stem(beta, latent_dim))
-            self._models[(beta, latent_dim)] = checkpoints.load(weights, data=data)
+            model = checkpoints.load(weights, data=data)
+            self._check_model(weights, model, beta, latent_dim)
+            self._models[(beta, latent_dim)] = model
         except (cachefiles.BrokenEntry, ValueError) as err:
             print(f"explorer cache: {err}; training this setting again", flush=True)
             self.train(beta, latent_dim)
+
+    def _check_model(self, weights: Path, model, beta: float, latent_dim: int) -> None:
+        """BrokenEntry unless the loaded model is this setting's: its latent size, hidden layers and (when its
+        provenance records it) the beta it was trained with."""
+        config = model.config
+        if type(model).__name__ != "MLPVAE" or config.latent_dim != latent_dim or \
+                tuple(config.hidden) != tuple(self.config.hidden):
+            raise cachefiles.BrokenEntry(weights, f"it holds a {type(model).__name__} with latent_dim="
+                                         f"{getattr(config, 'latent_dim', None)}, hidden={getattr(config, 'hidden', None)}"
+                                         f"; this setting is latent_dim={latent_dim}, hidden={self.config.hidden}")
+        run = getattr(model, "provenance", None)
+        if isinstance(run, dict) and run.get("beta") != float(beta):
+            raise cachefiles.BrokenEntry(weights, f"its weights were trained with beta={run.get('beta')!r}; this "
+                                         f"setting is beta={float(beta)!r}")
 
     def _where(self, what: str) -> None:
         cachefiles.require_writable(self.folder, ENV_VAR, what)
@@ -271,7 +324,8 @@ def panel(cache: Cache, beta: float, latent_dim: int):
                title="test digits (top) and reconstructions")
     image_grid(model.sample(16, generator=torch.Generator().manual_seed(0)), nrow=8, ax=axes[0, 1],
                title="samples from the prior")
-    kl_per_dimension(torch.tensor(s["kl_per_dim"]), active_units(model, cache.x_test)[0], ax=axes[1, 0])
+    stored = torch.tensor(s["kl_per_dim"])                # cpu: a plot of stored numbers
+    kl_per_dimension(stored, active_units(model, cache.x_test)[0], ax=axes[1, 0])
     rate_distortion(cache, ax=axes[1, 1], mark=(beta, latent_dim), iso_elbo=False)
     fig.suptitle(f"beta = {beta:g}, latent size {latent_dim}: rate {s['rate']:.1f} nats, "
                  f"distortion {s['distortion']:.1f} nats")

@@ -10,6 +10,7 @@ import torch
 import torch.nn.functional as F
 from tqdm.auto import tqdm
 
+from .checks import check_bernoulli_targets, check_data
 from .utils import evaluating
 
 LOG_2PI = math.log(2 * math.pi)
@@ -36,16 +37,6 @@ def kl_normal_normal(mu_q, logvar_q, mu_p, logvar_p) -> torch.Tensor:
     var_ratio = (logvar_q - logvar_p).exp()                      # s_q^2 / s_p^2
     mean_term = (mu_q - mu_p).pow(2) / logvar_p.exp()            # (mu_q - mu_p)^2 / s_p^2
     return 0.5 * (var_ratio + mean_term - 1 - (logvar_q - logvar_p)).sum(-1)
-
-
-def check_bernoulli_targets(x: torch.Tensor) -> None:
-    """Raise if `x` has pixels outside [0, 1], which a Bernoulli likelihood cannot score."""
-    lo, hi = torch.aminmax(x.detach())
-    if lo < 0 or hi > 1 or torch.isnan(lo) or torch.isnan(hi):
-        raise ValueError(
-            f"A Bernoulli likelihood needs pixels in [0, 1], but x ranges over [{lo.item():.4g}, {hi.item():.4g}]. "
-            "Scale images to [0, 1] (divide uint8 by 255; undo any Normalize transform) "
-            "or use a Gaussian likelihood for unbounded data.")
 
 
 def softplus(l: torch.Tensor) -> torch.Tensor:
@@ -157,15 +148,16 @@ def log_likelihood_curve(model, x: torch.Tensor, ks=(1, 10, 100, 1000), batch_si
     The estimates share their samples (as nested prefixes), so one pass costs what the largest k costs.
     progress=True shows a progress bar over the images. Runs in eval mode (the model's mode is restored).
     """
-    if not ks or min(ks) < 1:
-        raise ValueError(f"k must be a positive number of importance samples, got {ks}")
-    if model.config.likelihood == "bernoulli":
-        check_bernoulli_targets(x)  # once, not for every chunk of samples
+    if not ks or any(isinstance(k, bool) or not isinstance(k, int) or k < 1 for k in ks):
+        raise ValueError(f"ks (or k) must be positive integers, numbers of importance samples, got {ks}")
+    home = x.device if isinstance(x, torch.Tensor) else None
+    x = check_data(model, x, "x")    # once, not for every chunk of samples: shape, pixels, the model's dtype
+    device = next(model.parameters()).device
     out = {k: [] for k in ks}
     bar = tqdm(total=len(x), unit="img", desc=f"k = {max(ks)}", disable=not progress)
     for xb in x.split(batch_size):
         with evaluating(model):
-            lw = log_weights(model, xb, max(ks), max_elements)                    # (B, k_max)
+            lw = log_weights(model, xb.to(device), max(ks), max_elements).to(home)  # (B, k_max), on x's device
         bar.update(len(xb))
         for k in ks:
             out[k].append(torch.logsumexp(lw[:, :k], dim=1) - math.log(k))        # log (1/k) sum_i w_i

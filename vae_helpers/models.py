@@ -5,6 +5,8 @@ from dataclasses import asdict, dataclass
 import torch
 from torch import nn
 
+from .checks import shape_hint
+
 IMAGE_SHAPE = (1, 28, 28)
 LIKELIHOODS = ("bernoulli", "gaussian")
 
@@ -36,9 +38,8 @@ class VAE(nn.Module):
 
     def _check_x(self, x: torch.Tensor) -> None:
         if x.dim() != 4 or tuple(x.shape[1:]) != IMAGE_SHAPE:
-            hint = " Reshape it with x.view(-1, 1, 28, 28)." if x.numel() % 784 == 0 else ""
             raise ValueError(f"{type(self).__name__} expects images of shape (B, 1, 28, 28), "
-                             f"got {tuple(x.shape)}.{hint}")
+                             f"got {tuple(x.shape)}: {shape_hint(tuple(x.shape))}.")
 
     def encode(self, x: torch.Tensor) -> tuple[torch.Tensor, torch.Tensor]:
         """q(z|x): images (B, 1, 28, 28) -> mu, logvar (B, latent_dim)."""
@@ -73,6 +74,7 @@ class VAE(nn.Module):
     def sample(self, n: int, generator: torch.Generator | None = None) -> torch.Tensor:
         """Decoder means for n draws from the prior z ~ N(0, I): (n, 1, 28, 28)."""
         device = next(self.parameters()).device
+        # cpu: drawn with a CPU generator, so the same seed gives the same digits on every device, then moved
         z = torch.randn(n, self.config.latent_dim, generator=generator).to(device)  # (n, D)
         return self.mean_image(self.decode(z))
 

@@ -9,8 +9,12 @@ from .utils import evaluating
 
 def image_grid(images: torch.Tensor, nrow: int = 10, title: str | None = None, ax=None):
     """Show images (N, 1, 28, 28) in [0, 1] as one mosaic with `nrow` images a row."""
-    if images.dim() != 4:
-        raise ValueError(f"image_grid expects images of shape (N, C, H, W), got {tuple(images.shape)}")
+    if not isinstance(images, torch.Tensor) or images.dim() != 4:
+        raise ValueError(f"image_grid expects images of shape (N, C, H, W), got {tuple(getattr(images, 'shape', ()))}")
+    if len(images) == 0:
+        raise ValueError("image_grid got no images (shape (0, ...)): pass at least one")
+    if isinstance(nrow, bool) or not isinstance(nrow, int) or nrow < 1:
+        raise ValueError(f"nrow is the number of images per row, an integer >= 1, got {nrow!r}")
     grid = make_grid(images.detach().cpu().clamp(0, 1), nrow=nrow, padding=1, pad_value=1.0)  # (3, H', W')
     if ax is None:
         scale = min(0.45, 8 / min(nrow, len(images)))                      # at most 8 inches wide
@@ -59,12 +63,12 @@ def manifold_images(model, n: int = 20, lo: float = 0.05, hi: float = 0.95) -> t
     Rows run from high z2 (top) to low z2, columns from low z1 (left) to high z1, as in a plot of the plane.
     """
     _check_2d(model, "a manifold")
-    q = torch.distributions.Normal(0.0, 1.0).icdf(torch.linspace(lo, hi, n))      # (n,) quantiles
+    device = next(model.parameters()).device
+    q = torch.distributions.Normal(0.0, 1.0).icdf(torch.linspace(lo, hi, n, device=device))   # (n,) quantiles
     z1, z2 = torch.meshgrid(q, q.flip(0), indexing="xy")                           # (n, n) each
     z = torch.stack([z1.reshape(-1), z2.reshape(-1)], dim=1)                      # (n*n, 2)
-    device = next(model.parameters()).device
     with evaluating(model):
-        return model.mean_image(model.decode(z.to(device))).cpu()
+        return model.mean_image(model.decode(z)).cpu()
 
 
 def manifold(model, n: int = 20, lo: float = 0.05, hi: float = 0.95, ax=None, title: str | None = None):
@@ -76,7 +80,7 @@ def manifold(model, n: int = 20, lo: float = 0.05, hi: float = 0.95, ax=None, ti
     fig = image_grid(manifold_images(model, n, lo, hi), nrow=n, ax=ax,
                      title=title or f"decoded {n} x {n} grid of z (normal quantiles {lo}..{hi})")
     ax = ax or fig.axes[0]
-    q = torch.distributions.Normal(0.0, 1.0).icdf(torch.linspace(lo, hi, n)).tolist()   # tile centres in z
+    q = torch.distributions.Normal(0.0, 1.0).icdf(torch.linspace(lo, hi, n)).tolist()   # cpu: tick labels
     tiles = sorted({0, n // 4, n - 1 - n // 4, n - 1})                                   # a symmetric few
     centres = [29 * k + 14.5 for k in tiles]                                             # 28-px tiles, 1-px padding
     ax.set_axis_on()
@@ -101,11 +105,11 @@ def latent_scatter(model, x: torch.Tensor, y: torch.Tensor, ax=None, background:
     ax.legend(*points.legend_elements(), title="digit", loc="upper right", fontsize=8, markerscale=1.5)
     if background:
         r = float(mu.abs().max()) * 1.05                                          # a square that holds every point
-        c = torch.linspace(-r, r, n)                                               # (n,) tile centres
-        z = torch.stack(torch.meshgrid(c, c.flip(0), indexing="xy"), dim=-1).reshape(-1, 2)   # (n*n, 2)
         device = next(model.parameters()).device
+        c = torch.linspace(-r, r, n, device=device)                                # (n,) tile centres
+        z = torch.stack(torch.meshgrid(c, c.flip(0), indexing="xy"), dim=-1).reshape(-1, 2)   # (n*n, 2)
         with evaluating(model):
-            tiles = model.mean_image(model.decode(z.to(device))).cpu()            # (n*n, 1, 28, 28)
+            tiles = model.mean_image(model.decode(z)).cpu()                        # (n*n, 1, 28, 28)
         h = r / (n - 1)                                                            # half a tile, in z
         ax.imshow(make_grid(tiles, nrow=n, padding=0)[0].numpy(), cmap="gray_r", vmax=1.6,
                   extent=(-r - h, r + h, -r - h, r + h), zorder=1)

@@ -1,4 +1,5 @@
 """Small shared utilities: seeding, device choice, smoke-test mode."""
+import numbers
 import os
 import random
 from contextlib import contextmanager
@@ -8,8 +9,21 @@ import numpy as np
 import torch
 
 
+def check_seed(seed, name: str = "seed", allow_none: bool = True) -> None:
+    """Raise a ValueError naming `name` unless seed is an integer in [0, 2**32) (what NumPy accepts), or None."""
+    if seed is None and allow_none:
+        return
+    if isinstance(seed, bool) or not isinstance(seed, numbers.Integral) or not 0 <= seed < 2**32:
+        raise ValueError(f"{name} must be an integer in [0, 2**32), e.g. {name}=0, got {seed!r}")
+
+
 def set_seed(seed: int = 0) -> None:
-    """Seed Python, NumPy and torch so that a notebook gives the same numbers on the same machine."""
+    """Seed Python, NumPy and torch so that a notebook gives the same numbers on the same machine.
+
+    The seed is checked before anything is seeded, so a bad one (1.5, -1) leaves every generator as it was.
+    """
+    check_seed(seed, allow_none=False)
+    seed = int(seed)
     random.seed(seed)
     np.random.seed(seed)
     torch.manual_seed(seed)  # also seeds every CUDA device
