@@ -1,8 +1,9 @@
 """The conditional VAE of notebooks/12_conditional_vae.ipynb: the label y goes into the encoder and the decoder.
 
-q_φ(z|x, y) and p_θ(x|z, y) are notebook 04's MLPs with the one-hot label concatenated to their inputs (Sohn et al.
-2015; the generative model M2 of Kingma et al. 2014, with every label known). The ELBO becomes
-ℒ(x, y) = E_q(z|x,y)[log p(x|z, y)] - KL(q(z|x, y) || p(z)), with p(z) = N(0, I) independent of y.
+q_φ(z|x, y) and p_θ(x|z, y) are notebook 04's MLPs with the one-hot label concatenated to their inputs. The ELBO becomes
+ℒ(x, y) = E_q(z|x,y)[log p(x|z, y)] - KL(q(z|x, y) || p(z)), with p(z) = N(0, I) independent of y: the fixed-prior
+special case, as in the generative model M2 of Kingma et al. (2014) with every label known. Sohn et al. (2015)'s
+CVAE also learns a conditional prior p_θ(z|y).
 A label of all zeros carries no information: the network is then an unconditional MLPVAE (see `as_unconditional`).
 Train it with fit(model, x, train_y=y): vae_helpers.losses.elbo(model, x, y=y) is the conditional ELBO.
 """

@@ -58,7 +58,8 @@ def identity_layers(batch: int, n_flows: int, latent_dim: int, scale: float = 0.
     With wᵀu = log(e - 1), m(wᵀu) = 0 and û = u - (wᵀu) w / ‖w‖² = 0, so f(z) = z; gradients still reach u, w, b.
     A per-image flow started here starts at the Gaussian q it is given.
     """
-    w = scale * torch.randn(batch, n_flows, latent_dim, generator=generator, dtype=dtype).to(device)
+    draw = torch.randn(batch, n_flows, latent_dim, generator=generator, dtype=dtype)  # cpu: a seeded CPU generator
+    w = scale * draw.to(device)                                               # (batch, n_flows, D)
     u = math.log(math.e - 1) * w / (w * w).sum(-1, keepdim=True)              # wᵀu = log(e - 1)
     return torch.cat([u, w, torch.zeros(batch, n_flows, 1, dtype=w.dtype, device=w.device)], -1)
 
