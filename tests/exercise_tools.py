@@ -46,10 +46,10 @@ def written_answers(nb) -> dict:
 def split_hidden(source: str) -> tuple[str, str]:
     """(visible part, hidden part) of a test cell's source: the hidden part is between the HIDDEN TESTS markers."""
     visible, hidden, inside = [], [], False
-    for line in source.splitlines():
-        if "BEGIN HIDDEN TESTS" in line:
+    for line in source.splitlines():  # lenient on purpose ("TEST", spaces): a misspelt marker nbgrader ignores
+        if re.search(r"BEGIN\s+HIDDEN\s+TEST", line, re.IGNORECASE):
             inside = True
-        elif "END HIDDEN TESTS" in line:
+        elif re.search(r"END\s+HIDDEN\s+TEST", line, re.IGNORECASE):
             inside = False
         elif inside:
             hidden.append(line)
