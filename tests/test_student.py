@@ -18,6 +18,8 @@ such as `exN_written`), with no test cell and no wrong answer. For each notebook
   followed by the same cell must pass;
 - no test gives the answer away (`leaks`, below): no number in a student copy's test cell, and none in a failure
   message, matches an answer's value to within the test's tolerance;
+- on the master solution each test cell passes with no stderr output (a warning, a progress bar) and does not end
+  on a value: nbgrader's autograde scores the first 0 and reads the second as partial credit;
 - `nbgrader validate` passes on the master notebook.
 A notebook without nbgrader exercises is skipped; one whose exercises lack wrong answers fails. The synthetic
 notebooks at the end show that the harness itself catches each of these faults.
@@ -287,6 +289,10 @@ def check_exercises(master: Path, wrong: dict, workdir: Path) -> None:
             values = parse_harvest(run(harvest_source(answer_names(solution.source, check)))[1])
             if error := run(check)[0]:
                 problems.append(f"{grade_id}_test fails on the master solution: {error}")
+            elif nbgrader_surprise := [o.get("name", o.output_type) for o in student_nb.cells[-1].outputs
+                                       if o.output_type == "execute_result" or o.get("name") == "stderr"]:
+                problems.append(f"{grade_id}_test passes the master solution but shows {nbgrader_surprise}: nbgrader "
+                                "scores a test cell with stderr output 0 and one ending on a value as partial credit")
             answers = [x for item in values.values() for x in numbers(item)]
             for text in shown.get(grade_id, []):
                 for leak in leaks(text, answers, tolerances(check)):
