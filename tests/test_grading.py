@@ -185,3 +185,31 @@ def test_feedback_and_isolated_grading_cache(graded):
     assert not graded["teacher_cache"].exists(), "autograde wrote into the teacher's own model cache"
     assert not (ROOT / "gradebook.db").exists() and not Path("gradebook.db").exists(), "a stray gradebook.db"
     print(json.dumps(graded["scores"], indent=1))
+
+
+@pytest.mark.parametrize("mode", course_tools.GRADING_MODES)
+def test_course_config_sets_mode_timeout_and_cache_in_the_grading_kernels_only(tmp_path, mode, monkeypatch):
+    """The nbgrader_config.py that `make course` writes, read the way nbgrader reads it (traitlets' loader)."""
+    import subprocess
+    from traitlets.config.loader import PyFileConfigLoader
+    monkeypatch.delenv("CI", raising=False)
+    before = dict(os.environ)
+    course_tools.make_course(tmp_path / "c", MASTERS[:1], mode=mode)
+    assert (tmp_path / "c" / "source" / ASSIGNMENT / MASTERS[0].name).is_file()
+    config = PyFileConfigLoader("nbgrader_config.py", path=str(tmp_path / "c")).load_config()
+    assert dict(os.environ) == before, "reading the config changed this process's environment (the formgrader's)"
+    assert config.CourseDirectory.course_id == "vae_course"
+    assert config.CourseDirectory.root == str((tmp_path / "c").resolve())
+    assert config.Execute.timeout == (1800 if mode == "full" else 600)
+    [argument] = config.Execute.extra_arguments
+    assert argument.startswith("--InteractiveShellApp.exec_lines=")
+    code = argument.split("=", 1)[1] + "\nimport os; print(os.environ.get('CI'), os.environ['VAE_ZOO_CACHE'])"
+    out = subprocess.run([sys.executable, "-c", code], env={**os.environ, "CI": "x"}, capture_output=True, text=True,
+                         check=True).stdout.split()
+    assert out == [("true" if mode == "smoke" else "None"), str((tmp_path / "c").resolve() / "grading_cache" / "models")]
+    # a second make_course keeps the teacher's edited config and refreshes the masters
+    (tmp_path / "c" / "nbgrader_config.py").write_text("c = get_config()\n")
+    course_tools.make_course(tmp_path / "c", MASTERS[:1], mode=mode)
+    assert (tmp_path / "c" / "nbgrader_config.py").read_text() == "c = get_config()\n"
+    with pytest.raises(ValueError, match="grading mode 'fast'"):
+        course_tools.config_text("fast")

@@ -76,3 +76,11 @@ def test_server_keeps_the_student_extensions_only(course_config_path):
 def test_binder_start_applies_the_config():
     start = (ROOT / "binder" / "start").read_text()
     assert "JUPYTER_CONFIG_PATH=" in start and "jupyter-config" in start
+
+
+def test_students_validate_button_gets_a_timeout_that_passes_training_cells(course_config_path):
+    """nbgrader reads nbgrader_config.py from the JUPYTER_CONFIG_PATH folders: the Validate button's timeout."""
+    from nbgrader.apps.validateapp import ValidateApp
+    app = ValidateApp()
+    app.load_config_file()
+    assert app.config.Execute.timeout >= 1800
