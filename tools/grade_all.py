@@ -8,6 +8,10 @@ It builds a course directory with tools/course.py (what `make course` writes), r
 places the masters as the submission of student `correct`, runs `nbgrader autograde` and reads the gradebook. It
 exits non-zero unless every notebook gets all its auto-graded points. nbgrader runs from this interpreter's
 environment (its bin folder first on PATH), as the course's README asks.
+
+Measured on the shared 2-core machine while other jobs ran (load 12 falling to 6): smoke mode, 36 / 36 auto-graded
+points, autograde 530 s (the whole script 9.6 minutes wall, 3.9 minutes of CPU in all); an idle run, and full mode,
+were not measured.
 """
 import argparse
 import os
