@@ -6,7 +6,7 @@ STAMP  := $(VENV)/.installed
 NBCONVERT := $(BIN)/jupyter nbconvert --to notebook --execute --inplace \
 	--ExecutePreprocessor.timeout=1800 --ExecutePreprocessor.record_timing=False
 
-.PHONY: lab test student site student-site wheel notebooks explorer-cache benchmark clean
+.PHONY: lab test student course grade-all grade-all-full site student-site wheel notebooks explorer-cache benchmark clean
 
 # (Re)install when .venv is missing or older than the dependency files. The docs extra builds the site (make site,
 # tests/test_site.py).
@@ -29,9 +29,35 @@ test: $(STAMP)
 	CI=true $(BIN)/python -m pytest --nbval-lax --nbval-current-env -p no:cacheprovider tests notebooks
 
 # Teachers: student copies of every notebook (solutions replaced by stubs, by nbgrader) in student/, and a zip.
+TEACH := $(BIN)/python -c "import nbgrader" 2>/dev/null || $(BIN)/python -m pip install --quiet --disable-pip-version-check -e ".[teach]"
 student: $(STAMP)
-	$(BIN)/python -c "import nbgrader" 2>/dev/null || $(BIN)/python -m pip install --quiet --disable-pip-version-check -e ".[teach]"
+	$(TEACH)
 	$(BIN)/python tools/make_student.py
+
+# Teachers: an nbgrader course directory, e.g. `make course COURSE=~/vae-course`: nbgrader_config.py (course id,
+# per-cell timeout, grading mode, a grading model cache inside the course) and the masters in source/vae_course/.
+# Then, in that directory, nbgrader runs with the virtual environment on PATH and no other flag:
+#   PATH="$(CURDIR)/$(BIN):$$PATH" nbgrader generate_assignment vae_course
+COURSE ?=
+ifneq ($(filter course,$(MAKECMDGOALS)),)
+ifeq ($(COURSE),)
+$(error usage: make course COURSE=path/to/dir)
+endif
+endif
+course: $(STAMP)
+	$(TEACH)
+	$(BIN)/python tools/course.py "$(COURSE)"
+
+# Teachers: autograde every notebook for one student who hands in the master solutions, in a temporary course
+# directory, and print the time and the scores; fails unless every auto-graded point is given. grade-all uses the
+# course's grading mode (smoke: minutes); grade-all-full the students' full setting (slow: 12+ minutes on 2 cores).
+grade-all: $(STAMP)
+	$(TEACH)
+	PATH="$(CURDIR)/$(BIN):$$PATH" $(BIN)/python tools/grade_all.py --mode smoke
+
+grade-all-full: $(STAMP)
+	$(TEACH)
+	PATH="$(CURDIR)/$(BIN):$$PATH" $(BIN)/python tools/grade_all.py --mode full
 
 # Teachers: the course as a static website in site/ (git-ignored), built from the committed notebooks without running
 # them; solutions folded behind "Show solution". `make site STUDENT=1` (or `make student-site`) builds the students'

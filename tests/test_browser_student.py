@@ -2,8 +2,10 @@
 
 The student runs the whole copy (the exercise's test cell fails on the stub), types a wrong answer (its test cell
 fails with the check's message), then the master's solution (its test cell passes). The JupyterLab is the one
-`make lab` starts: nbgrader's menus and panels are off and the "official Jupyter news" prompt does not appear; a
-second test starts it without jupyter-config/ and sees both, so these checks can fail. Uses the first notebook in
+`make lab` starts (and a hub's student image, binder/start): nbgrader's teacher tools (Formgrader, Course List,
+Create Assignment) are off, the students' Assignment List (in the Nbgrader menu) and Validate button are on, and the
+"official Jupyter news" prompt does not appear; a control test starts it without jupyter-config/ and sees the
+teacher tools and the prompt, so these checks can fail. Uses the first notebook in
 notebooks/ with nbgrader exercises, or a small synthetic one while none has. Screenshots go to test-artifacts/ (or
 $VAE_TEST_ARTIFACTS). Skipped, like test_browser.py, without /usr/bin/chromium or playwright.
 """
@@ -45,14 +47,32 @@ def jupyterlab(root_dir: Path, config_path: str | None):
         yield url
 
 
+def nbgrader_menu(page) -> list[str]:
+    """The visible items of JupyterLab's Nbgrader menu ([] without the menu); the menu is closed again."""
+    if "Nbgrader" not in page.locator(".lm-MenuBar-itemLabel").all_inner_texts():
+        return []
+    page.locator(".lm-MenuBar-item", has_text="Nbgrader").click()
+    page.locator(".lm-Menu").first.wait_for(timeout=30_000)
+    items = [label.inner_text() for label in page.locator(".lm-Menu .lm-Menu-itemLabel").all() if label.is_visible()]
+    page.keyboard.press("Escape")
+    return items
+
+
 def clutter(page) -> dict:
-    """What nbgrader and the news announcement add to JupyterLab, as found on the page."""
-    return {"Nbgrader menu": "Nbgrader" in page.locator(".lm-MenuBar-itemLabel").all_inner_texts(),
+    """What nbgrader's teacher tools and the news announcement add to JupyterLab, as found on the page."""
+    menu = nbgrader_menu(page)
+    return {"Formgrader in the menu": any("Formgrader" in item for item in menu),
+            "Course List in the menu": "Course List" in menu,
             "Create Assignment panel": page.get_by_title("Create Assignment").count()
             + page.get_by_text("Create Assignment", exact=True).count() > 0,
-            "Validate button": page.locator(".jp-Toolbar-item:has-text('Validate')").count() > 0,
             "Open in Notebook button": page.locator(".jp-Toolbar-item:has-text('Notebook')").count() > 0,
             "news prompt": page.get_by_text("official Jupyter news").count() > 0}
+
+
+def student_tools(page) -> dict:
+    """What students need from nbgrader: the Assignment List (fetch, submit) and the Validate button."""
+    return {"Assignment List in the menu": "Assignment List" in nbgrader_menu(page),
+            "Validate button": page.locator(".jp-Toolbar-item:has-text('Validate')").count() > 0}
 
 
 def pick_exercise(tmp_path: Path):
@@ -117,6 +137,7 @@ def test_student_fills_an_exercise_in_jupyterlab(tmp_path):
         page.screenshot(path=str(artifacts / "student_3_solution.png"))
         assert "Error" not in output and "Traceback" not in output, f"the check failed on the solution:\n{output}"
         assert clutter(page) == dict.fromkeys(clutter(page), False)
+        assert student_tools(page) == dict.fromkeys(student_tools(page), True)
         print(f"\n{student.name}: {grade_id} fails on the stub and the wrong answer, passes on the solution; "
               f"screenshots in {artifacts}")
 
@@ -132,3 +153,22 @@ def test_without_the_make_lab_config_nbgrader_and_the_news_prompt_show(tmp_path)
         time.sleep(1)
         page.screenshot(path=str(artifacts / "student_lab_without_config.png"))
         assert clutter(page) == dict.fromkeys(clutter(page), True)
+        assert student_tools(page) == dict.fromkeys(student_tools(page), True)
+
+
+def test_make_lab_config_keeps_only_the_students_nbgrader_tools(tmp_path):
+    """The students' JupyterLab (make lab, a hub's student image): Assignment List and Validate, no teacher tool."""
+    artifacts = artifacts_dir()
+    folder = tmp_path / "student"
+    folder.mkdir()
+    synthetic_notebook(folder / "99_synthetic.ipynb")
+    with (jupyterlab(folder, make_lab_config_path()) as url,
+          notebook_page(url.format("99_synthetic.ipynb"), height=1000) as page):
+        page.locator(".jp-Toolbar-item:has-text('Validate')").wait_for(timeout=60_000)
+        time.sleep(1)
+        assert nbgrader_menu(page) == ["Assignment List"], nbgrader_menu(page)
+        page.locator(".lm-MenuBar-item", has_text="Nbgrader").click()
+        page.screenshot(path=str(artifacts / "student_lab_nbgrader_menu.png"))
+        page.keyboard.press("Escape")
+        assert clutter(page) == dict.fromkeys(clutter(page), False)
+        assert student_tools(page) == dict.fromkeys(student_tools(page), True)
