@@ -1,6 +1,6 @@
 """An nbgrader course directory for the series, ready to generate, release and autograde (`make course COURSE=dir`).
 
-    python tools/course.py DIR                 # DIR/nbgrader_config.py and DIR/source/vae_course/NN_*.ipynb (all twelve)
+    python tools/course.py DIR                 # DIR/nbgrader_config.py and DIR/source/vae_course/NN_*.ipynb (all of them)
     python tools/course.py DIR a.ipynb b.ipynb # only the chosen master notebooks
 
 Then, in DIR, with the course's virtual environment on PATH (nbgrader runs `alembic` from PATH):
@@ -38,7 +38,7 @@ HERE = Path(__file__).resolve().parent
 
 # GRADING_MODE decides how autograde (and `nbgrader validate` run here) executes the submissions:
 #   "smoke" (default): with CI=true, the notebooks' smoke mode (`smoke_test = "CI" in os.environ`): 2,000 training
-#            images and 2 epochs instead of 60,000 and 10, so one student's twelve notebooks grade in minutes on two
+#            images and 2 epochs instead of 60,000 and 10, so one student's notebooks grade in minutes on two
 #            cores instead of about 12 minutes. Every test cell checks its answer in this mode (the series' rule: no
 #            check exists only in full mode), and values that depend on the run are recomputed from the student's
 #            own objects, so numbers pasted from the student's own (full-mode) session do not pass.

@@ -1,4 +1,4 @@
-"""Autograde all twelve notebooks for one student who submits the master solutions, and time it (`make grade-all`).
+"""Autograde every notebook for one student who submits the master solutions, and time it (`make grade-all`).
 
     python tools/grade_all.py                  # grading mode "smoke" (the course default)
     python tools/grade_all.py --mode full      # the students' full setting: slow (about 12+ minutes on 2 cores)
