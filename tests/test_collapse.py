@@ -4,8 +4,8 @@ import math
 import pytest
 import torch
 
-from vae_helpers import MLPVAE, fit, losses
-from vae_helpers.collapse import FreeBits, IWAELoss, KLWarmup, iwae_log_weights
+from vae_helpers import MLPVAE, fit, losses, zoo
+from vae_helpers.collapse import FreeBits, IWAELoss, KLWarmup, iwae_log_weights, loss_named
 
 
 @pytest.fixture
@@ -132,3 +132,61 @@ def test_iwae_loss_rejects_beta_and_bad_k(model, x):
 def test_losses_have_names_for_fits_run_record():
     assert [f.__name__ for f in (KLWarmup(10), FreeBits(0.25), IWAELoss(5))] == \
         ["kl_warmup_10", "free_bits_0.25", "iwae_5"]
+
+
+# --- zoo recipes trained with these losses (notebook 11's twelve models) ------------------------------------------
+
+@pytest.mark.parametrize("name,kind,attr,value", [("kl_warmup_785", KLWarmup, "steps", 785),
+                                                   ("free_bits_0.25", FreeBits, "lambda_", 0.25),
+                                                   ("iwae_5", IWAELoss, "k", 5)])
+def test_loss_named_builds_the_loss_fit_records(name, kind, attr, value):
+    loss = loss_named(name)
+    assert isinstance(loss, kind) and getattr(loss, attr) == value and loss.__name__ == name
+    assert loss_named(name) is not loss                       # a fresh object each time: KLWarmup counts its steps
+    assert loss_named("elbo") is losses.elbo
+
+
+@pytest.mark.parametrize("name,match", [("iwae_05", "canonical"), ("iwae_0", "k"), ("free_bits_-1", "lambda_"),
+                                        ("kl_warmup_x", "kl_warmup_x"), ("beta_vae_4", "unknown loss name")])
+def test_loss_named_rejects_bad_names(name, match):
+    with pytest.raises(ValueError, match=match):
+        loss_named(name)
+
+
+def test_collapse_recipes_name_losses_that_exist():
+    recipes = {n: r for n, r in zoo.RECIPES.items() if n.startswith("collapse_")}
+    assert len(recipes) == 12 and {r.seed for r in recipes.values()} == {0, 1, 2}
+    for name, recipe in recipes.items():
+        assert loss_named(recipe.loss).__name__ == recipe.loss
+    warmup = loss_named(zoo.RECIPES["collapse_warmup_s0"].loss)
+    steps = zoo.RECIPES["collapse_warmup_s0"].epochs * math.ceil(zoo.RECIPES["collapse_warmup_s0"].n_train / 128)
+    assert warmup.steps == steps // 2                          # the ramp covers the first half of training
+
+
+def test_zoo_refuses_a_model_trained_with_another_loss():
+    recipe = zoo.RECIPES["collapse_iwae_s1"]
+    run = {"epochs": recipe.epochs, "n_train": recipe.n_train, "binarize": None, "seed": 1, "lr": recipe.lr,
+           "batch_size": 128, "beta": 1.0, "model": "MLPVAE"}
+    history = {"epoch": list(range(1, recipe.epochs + 1)), "run": dict(run, loss_fn="iwae_5")}
+    assert zoo.training_problems(recipe, history) == []
+    history["run"]["loss_fn"] = "elbo"
+    assert any("loss_fn=elbo" in p and "iwae_5" in p for p in zoo.training_problems(recipe, history))
+
+
+def test_zoo_trains_a_recipe_with_its_loss(tmp_path, monkeypatch):
+    # zoo.train passes the recipe's loss to fit: a tiny recipe, trained for real (smoke mode: 2 epochs, 2,000 images)
+    monkeypatch.setenv("CI", "true")
+    monkeypatch.setitem(zoo.RECIPES, "tiny_iwae", zoo.Recipe("MLPVAE", {"latent_dim": 2, "hidden": [8]}, epochs=1,
+                                                           loss="iwae_2"))
+    seen = []
+    real_fit = zoo.fit
+
+    def spy(*args, **kwargs):
+        seen.append(kwargs["loss_fn"])
+        return real_fit(*args, **kwargs)
+
+    monkeypatch.setattr(zoo, "fit", spy)
+    _, history = zoo.train("tiny_iwae", folder=tmp_path, progress=False)
+    assert [type(f) for f in seen] == [IWAELoss] and seen[0].k == 2
+    assert history["run"]["loss_fn"] == "iwae_2"
+    assert zoo.load("tiny_iwae", folder=tmp_path, progress=False)[1]["run"]["loss_fn"] == "iwae_2"   # accepted

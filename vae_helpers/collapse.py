@@ -8,7 +8,7 @@ import math
 
 import torch
 
-from .losses import LOG_2PI, ELBOTerms, kl_normal, reconstruction_log_likelihood
+from .losses import LOG_2PI, ELBOTerms, elbo, kl_normal, reconstruction_log_likelihood
 
 
 class KLWarmup:
@@ -96,3 +96,28 @@ class IWAELoss:
         with torch.no_grad():                                            # for the KL column only
             kl = kl_normal(*model.encode(x))
         return ELBOTerms(-bound, (-bound).detach() - kl, kl)
+
+
+def loss_named(name: str):
+    """A fresh training loss from the name fit records for it (history["run"]["loss_fn"]); used by zoo recipes.
+
+    "elbo" -> losses.elbo; "kl_warmup_<steps>" -> KLWarmup(steps); "free_bits_<lambda>" -> FreeBits(lambda);
+    "iwae_<k>" -> IWAELoss(k). Each call builds a new object (KLWarmup counts its steps).
+    """
+    if not isinstance(name, str):
+        raise TypeError(f"loss_named takes the loss's name, a str such as 'iwae_5'; got {name!r}")
+    makers = {"kl_warmup_": lambda v: KLWarmup(int(v)), "free_bits_": lambda v: FreeBits(float(v)),
+              "iwae_": lambda v: IWAELoss(int(v))}
+    if name == "elbo":
+        return elbo
+    for prefix, make in makers.items():
+        if name.startswith(prefix):
+            try:
+                loss = make(name[len(prefix):])
+            except ValueError as err:
+                raise ValueError(f"loss name {name!r}: {err}") from None
+            if loss.__name__ != name:     # e.g. "iwae_05": the name must be the one fit will record
+                raise ValueError(f"loss name {name!r} is not canonical: write {loss.__name__!r}")
+            return loss
+    raise ValueError(f"unknown loss name {name!r}: expected 'elbo', 'kl_warmup_<steps>', 'free_bits_<lambda>' "
+                     "or 'iwae_<k>' (e.g. 'kl_warmup_500', 'free_bits_0.25', 'iwae_5')")
