@@ -168,7 +168,7 @@ def test_zoo_refuses_a_model_trained_with_another_loss():
     run = {"epochs": recipe.epochs, "n_train": recipe.n_train, "binarize": None, "seed": 1, "lr": recipe.lr,
            "batch_size": 128, "beta": 1.0, "model": "MLPVAE"}
     history = {"epoch": list(range(1, recipe.epochs + 1)), "run": dict(run, loss_fn="iwae_5")}
-    assert zoo.training_problems(recipe, history) == []
+    assert not any("loss_fn" in p for p in zoo.training_problems(recipe, history))   # the recipe's own loss
     history["run"]["loss_fn"] = "elbo"
     assert any("loss_fn=elbo" in p and "iwae_5" in p for p in zoo.training_problems(recipe, history))
 
