@@ -5,7 +5,7 @@ and a test cell `exN_test` whose visible part checks presence, type and sanity a
 part checks the value; a written answer is a manually graded markdown cell (`grade` and `solution`, points, grade_id
 such as `exN_written`), with no test cell and no wrong answer. For each notebook with exercises:
 - static checks on the master: the setup cell (the one that sets `smoke_test`) is read-only (nbgrader `locked`, so
-  autograde restores it); every "why?"-style exercise prompt (markdown in the exercises with "why" or "?") is
+  autograde restores it); every "why?"-style exercise prompt (markdown in the exercises with "why" or "explain") is
   answered by a manually graded markdown cell with points before the next code exercise; every written answer has
   points and a model answer between the solution markers;
 - its student copy, built by tools/make_student.py (nbgrader's own preprocessors), holds no line of any solution and
@@ -124,11 +124,12 @@ def exercise_prompts(nb) -> list[tuple[int, str]]:
     return prompts
 
 
-WHY = re.compile(r"\bwhy\b|\?", re.IGNORECASE)
+WHY = re.compile(r"\bwhy\b|\bexplain", re.IGNORECASE)   # "why?", "explain": a written answer; "which?" with a
+# variable to define is answered by code
 
 
 def unanswered_why_questions(nb) -> list[str]:
-    """Exercise prompts asking "why?" (or any question) with no manually graded answer cell with points after them,
+    """Exercise prompts asking "why?" (or to explain) with no manually graded answer cell with points after them,
     before the code exercise after the next one (the answer cell may follow the exercise's test cell)."""
     problems, pending = [], None          # pending: (index, question, code solutions seen since)
     prompt_at = dict(exercise_prompts(nb))
