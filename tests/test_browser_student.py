@@ -129,9 +129,15 @@ def test_student_fills_an_exercise_in_jupyterlab(tmp_path):
         page.screenshot(path=str(artifacts / "student_1_stub.png"))
         assert "Error" in output, f"the check passed on the stub:\n{output}"
 
+        # the visible checks catch an answer of the wrong form; a plausible wrong value passes them (its value is
+        # checked by the hidden tests at grading) and must not be told it is correct
+        name = re.search(r"^(\w+)\s*=", solution.split("### BEGIN SOLUTION")[-1], re.M).group(1)
+        output = run_edited(page, cells, solution_index, test_index, f'{name} = "not a number"')
+        page.screenshot(path=str(artifacts / "student_2_malformed_answer.png"))
+        assert "AssertionError" in output, f"the visible check did not fail on a malformed answer:\n{output}"
         output = run_edited(page, cells, solution_index, test_index, wrong)
         page.screenshot(path=str(artifacts / "student_2_wrong_answer.png"))
-        assert "AssertionError" in output, f"the check did not fail on the wrong answer:\n{output}"
+        assert "correct" not in output.lower(), f"the student copy told a wrong answer it is correct:\n{output}"
 
         output = run_edited(page, cells, solution_index, test_index, solution)
         page.screenshot(path=str(artifacts / "student_3_solution.png"))
