@@ -124,7 +124,7 @@ def exercise_prompts(nb) -> list[tuple[int, str]]:
     return prompts
 
 
-WHY = re.compile(r"\bwhy\b|\bexplain", re.IGNORECASE)   # "why?", "explain": a written answer; "which?" with a
+WHY = re.compile(r"\bwhy\b|\bexplain\b", re.IGNORECASE)   # "why?", "explain": a written answer; "which?" with a
 # variable to define is answered by code
 
 
