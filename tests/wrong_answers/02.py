@@ -2,7 +2,7 @@
 WRONG = {
     # searched a grid of variances but reported the variance, not the standard deviation
     "ex1": '''var_fine = torch.linspace(0.01, 2, 200_001)
-best_sigma = var_fine[elbo(x, m, var_fine.sqrt()).argmax()].item()
+best_sigma = var_fine[elbo(x, 0.0, var_fine.sqrt()).argmax()].item()
 ''',
     # forgot to change the noise: the gap of the original model (s = 0.8)
     "ex2": '''gap_noisy = toy.gap(x, 0.0, 1.0).item()

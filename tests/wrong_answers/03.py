@@ -1,8 +1,8 @@
 """Plausible wrong answers to notebooks/03_reparameterization.ipynb's exercises; each must fail its test cell."""
 WRONG = {
-    # sigma^2 instead of sigma^3 in the denominator
-    "ex1": '''def score_sigma(z, mu, sigma):
-    return ((z - mu) ** 2 - sigma**2) / sigma**2
+    # the score with respect to sigma times d sigma / d logvar, but without the 1/2 of sigma = exp(logvar / 2)
+    "ex1": '''def score_logvar(z, mu, logvar):
+    return (z - mu) ** 2 * torch.exp(-logvar) - 1
 ''',
     # took column 1 (d/dsigma) instead of column 0 (d/dmu)
     "ex2": '''step, d_step = (lambda z: (z > 0).double()), (lambda z: torch.zeros_like(z))
