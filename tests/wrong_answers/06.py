@@ -1,7 +1,7 @@
 """Plausible wrong answers to notebooks/06_conv_vae.ipynb's exercises; each must fail its test cell."""
 WRONG = {
     # forgot the (1 - x) log(1 - p) term: the "loss" then keeps falling as p -> 1
-    "ex1": '''p = torch.linspace(0.001, 0.999, 9_981, dtype=torch.float64)
+    "ex1": '''p = torch.linspace(0.001, 0.999, 999, dtype=torch.float64)
 bce = -(0.3 * p.log())
 p_best, bce_min = p[bce.argmin()].item(), bce.min().item()
 ''',
