@@ -180,11 +180,28 @@ class WithPrior(nn.Module):
         return self.mean_image(self.decode(self.prior.sample(n, generator)))
 
 
-# --- ELBO surgery ----------------------------------------------------------------------------------------------
+# --- the aggregate posterior and ELBO surgery ------------------------------------------------------------------
+
+@torch.no_grad()
+def aggregate_log_density(z: torch.Tensor, mu: torch.Tensor, logvar: torch.Tensor, chunk: int = 1024) -> torch.Tensor:
+    """log q(z) = log (1/N) Σ_n N(z; mu_n, diag(exp(logvar_n))), the aggregate posterior of N images: (M, D) -> (M,).
+
+    Σ_d (z_d - mu_nd)² / σ_nd² is expanded into z² · (1/σ²) - 2 z · (mu/σ²) + mu² · (1/σ²), so the sum over d of all
+    M x N pairs is two matrix products (computed in float64: the expanded terms cancel), `chunk` points at a time.
+    """
+    if mu.dim() != 2 or logvar.shape != mu.shape or z.dim() != 2 or z.shape[1] != mu.shape[1]:
+        raise ValueError(f"z must be (M, D) and mu, logvar (N, D) with the same D, got {tuple(z.shape)}, "
+                         f"{tuple(mu.shape)} and {tuple(logvar.shape)}")
+    z, mu, logvar = z.double(), mu.double(), logvar.double()
+    inv_var = (-logvar).exp()                                                           # (N, D)
+    const = -0.5 * (mu.shape[1] * LOG_2PI + logvar.sum(-1) + (mu * mu * inv_var).sum(-1))   # (N,)
+    return torch.cat([torch.logsumexp(const - 0.5 * (zc * zc) @ inv_var.T + zc @ (mu * inv_var).T, 1)
+                      for zc in z.split(chunk)]) - math.log(len(mu))
+
 
 @torch.no_grad()
 def elbo_surgery(mu: torch.Tensor, logvar: torch.Tensor, log_p=log_standard_normal, samples: int = 1,
-                 chunk: int = 128, generator: torch.Generator | None = None) -> dict:
+                 chunk: int = 1024, generator: torch.Generator | None = None) -> dict:
     """Split the average KL of N Gaussian posteriors into mutual information and marginal KL (Hoffman & Johnson 2016).
 
     mu, logvar (N, D): q(z|x_n). With q(z) = (1/N) Σ_m q(z|x_m) and n uniform over the N images,
@@ -203,11 +220,9 @@ def elbo_surgery(mu: torch.Tensor, logvar: torch.Tensor, log_p=log_standard_norm
     eps = torch.randn(samples, N, D, generator=generator, dtype=mu.dtype).to(mu.device)
     z = (mu + (0.5 * logvar).exp() * eps).reshape(samples * N, D)              # (S N, D), image n repeated S times
     log_q_own = (-0.5 * (LOG_2PI + logvar + eps * eps).sum(-1)).reshape(-1)    # (S N,) log q(z|x_n)
-    inv_var, log_norm = (-logvar).exp(), -0.5 * (D * LOG_2PI + logvar.sum(-1))  # (N, D), (N,)
-    log_q_agg = torch.cat([                                                    # (S N,) log q(z), chunk by chunk
-        torch.logsumexp(log_norm - 0.5 * ((zc.unsqueeze(1) - mu).pow(2) * inv_var).sum(-1), 1) - math.log(N)
-        for zc in z.split(chunk)])
-    mi_terms, marginal_terms = log_q_own - log_q_agg, log_q_agg - log_p(z)
+    log_q_agg = aggregate_log_density(z, mu, logvar, chunk)                   # (S N,) log q(z)
+    log_p_z = torch.cat([log_p(zc) for zc in z.split(chunk)])                   # (S N,) log p(z), chunk by chunk
+    mi_terms, marginal_terms = log_q_own - log_q_agg, log_q_agg - log_p_z
     return {"kl": (mi_terms + marginal_terms).mean().item(), "mi": mi_terms.mean().item(),
             "marginal_kl": marginal_terms.mean().item(), "mi_terms": mi_terms, "marginal_terms": marginal_terms}
 
