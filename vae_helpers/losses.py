@@ -103,7 +103,16 @@ def elbo(model, x: torch.Tensor, beta: float = 1.0, check_x: bool = True, y=None
 
     Taught in notebooks/02_elbo.ipynb and notebooks/04_mlp_vae.ipynb. With labels y (a conditional VAE,
     notebooks/12_conditional_vae.ipynb) both networks read them: model(x, y) gives q(z|x, y) and p(x|z, y).
+    A model with its own prior, a method log_prior(z) (notebook 14's VampPrior), has no closed-form KL: the KL term
+    is then log q(z|x) - log p(z) at the one sample z that is decoded (its expectation is the KL).
     """
+    if y is None and getattr(model, "log_prior", None) is not None:   # a learned prior (notebook 14): no closed form
+        mu, logvar = model.encode(x)                                   # (B, D), (B, D)
+        eps = torch.randn_like(mu)
+        z = mu + (0.5 * logvar).exp() * eps                            # (B, D), reparameterized
+        recon = -reconstruction_log_likelihood(model, x, model.decode(z), check_x)
+        kl = -0.5 * (LOG_2PI + logvar + eps.pow(2)).sum(-1) - model.log_prior(z)  # log q(z|x) - log p(z), one z
+        return ELBOTerms(recon + beta * kl, recon, kl)
     decoded, mu, logvar = model(x) if y is None else model(x, y)  # (B, 1, 28, 28), (B, D), (B, D)
     recon = -reconstruction_log_likelihood(model, x, decoded, check_x)  # -E_q[log p(x|z)], one sample z
     kl = kl_normal(mu, logvar)                                 # KL(q(z|x) || N(0, I))
@@ -115,7 +124,7 @@ def log_weights(model, x: torch.Tensor, k: int, max_elements: int = 2**20) -> to
     """log w_i = log p(x|z_i) + log p(z_i) - log q(z_i|x) for k samples z_i ~ q(z|x): (B, 1, 28, 28) -> (B, k).
 
     Samples are decoded in chunks of at most `max_elements` pixels, so memory stays bounded for any k.
-    Taught in notebooks/09_log_likelihood.ipynb.
+    Taught in notebooks/09_log_likelihood.ipynb. A model with a method log_prior(z) has that p(z) (notebook 14).
     """
     mu, logvar = model.encode(x)                                       # (B, D)
     std, (B, D), x_flat = (0.5 * logvar).exp(), mu.shape, x.flatten(1)  # x_flat (B, P)
@@ -123,6 +132,7 @@ def log_weights(model, x: torch.Tensor, k: int, max_elements: int = 2**20) -> to
     const = -0.5 * D * LOG_2PI                                         # the log 2 pi terms of p(z) and q(z|x)
     binary = model.config.likelihood == "bernoulli" and bool(((x_flat == 0) | (x_flat == 1)).all())
     sign = (1 - 2 * x_flat)[:, None] if binary else None               # (B, 1, P): +1 where x = 0, -1 where x = 1
+    own_prior = getattr(model, "log_prior", None)                      # a learned prior, else N(0, I)
     out = []
     for s in range(0, k, chunk):
         n = min(chunk, k - s)
@@ -134,7 +144,10 @@ def log_weights(model, x: torch.Tensor, k: int, max_elements: int = 2**20) -> to
         else:                                  # grey x, or a Gaussian decoder: the likelihood the model was built with
             x_rep = x[:, None].expand(B, n, *x.shape[1:]).flatten(0, 1)  # (B*n, 1, 28, 28)
             log_px_z = reconstruction_log_likelihood(model, x_rep, decoded, False).view(B, n)
-        log_pz = const - 0.5 * z.pow(2).sum(-1)                        # log N(z; 0, I)          (B, n)
+        if own_prior is None:
+            log_pz = const - 0.5 * z.pow(2).sum(-1)                    # log N(z; 0, I)          (B, n)
+        else:
+            log_pz = own_prior(z.flatten(0, 1)).view(B, n)             # the model's prior (notebook 14)
         log_qz = const - 0.5 * (logvar.sum(-1, keepdim=True) + eps.pow(2).sum(-1))  # log q(z|x), (z-mu)/s = eps
         out.append(log_px_z + log_pz - log_qz)
     return torch.cat(out, dim=1)

@@ -18,7 +18,7 @@ from pathlib import Path
 
 import torch
 
-from . import cachefiles, checkpoints
+from . import cachefiles, checkpoints, priors  # priors registers VampVAE in models.MODELS
 from .collapse import loss_named
 from .data import load_mnist
 from .digests import optimizer_record, tensor_digest, weights_digest
@@ -59,6 +59,13 @@ RECIPES = {
     "mlp_burda": Recipe("MLPVAE", {"latent_dim": 50, "hidden": [200, 200], "activation": "tanh"},
                         "notebooks/09_log_likelihood.ipynb", epochs=50, binarize="dynamic"),
 }
+# Notebook 14: 05's 2-D model; the VampPrior VAE in the "mlp" recipe's budget; a collapsed model (beta = 50, short)
+RECIPES.update({
+    "mlp_2d": Recipe("MLPVAE", {"latent_dim": 2, "hidden": [400, 150]}, "notebooks/05_latent_space.ipynb"),
+    "vamp": Recipe("VampVAE", {"latent_dim": 20, "hidden": [400], "n_pseudo": 500}, "notebooks/14_learned_prior.ipynb"),
+    "collapsed": Recipe("MLPVAE", {"latent_dim": 20, "hidden": [400]}, "notebooks/14_learned_prior.ipynb",
+                        epochs=2, n_train=10_000, beta=50.0),
+})
 # Notebook 11: the 50-D MLP VAE trained with plain ELBO and with each posterior-collapse fix, three seeds each.
 # The loss names are the ones fit records; the warm-up lasts the first half of the full recipe's steps (in smoke
 # mode, 2 epochs on 2,000 images, it never ends).
