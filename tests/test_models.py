@@ -69,3 +69,23 @@ def test_tanh_activation_burda_architecture_and_a_clear_error():
     assert MLPVAE().config.activation == "relu"
     with pytest.raises(ValueError, match=r"activation must be one of \['relu', 'tanh'\].*got 'sigmoid'"):
         MLPVAE(activation="sigmoid")
+
+
+def test_reconstruct_and_sample_run_in_eval_mode_and_restore_the_mode():
+    """Notebook 06 says reconstruct and sample use BatchNorm's running averages: in training mode they must neither
+    normalise with the batch's statistics nor update the running averages, and the model stays in training mode."""
+    torch.manual_seed(0)
+    model = ConvVAE(latent_dim=4, channels=(4, 8))
+    x = torch.rand(8, 1, 28, 28).round()
+    model.train()
+    model(x)                                                  # moves the running averages off their start
+    running = [b.clone() for b in model.buffers()]
+    expected = model.eval().reconstruct(x)
+    model.train()
+    got = model.reconstruct(x[:2])                            # batch statistics of 2 images would differ
+    torch.testing.assert_close(got, expected[:2])
+    assert model.training, "reconstruct should put back the training mode it found"
+    model.sample(3, generator=torch.Generator().manual_seed(0))
+    assert model.training
+    for before, after in zip(running, model.buffers()):
+        torch.testing.assert_close(after, before)             # no running average moved

@@ -15,6 +15,7 @@ import torch.nn.functional as F
 from torch import nn
 
 from .models import IMAGE_SHAPE, MODELS, VAE, MLPVAE, _sizes, reparameterize
+from .utils import evaluating
 
 
 @dataclass
@@ -93,14 +94,16 @@ class ConditionalVAE(VAE):
 
     @torch.no_grad()
     def reconstruct(self, x: torch.Tensor, y) -> torch.Tensor:
-        """Decoder means for the encoder means, under the labels y: (B, 1, 28, 28)."""
-        mu, _ = self.encode(x, y)
-        return self.mean_image(self.decode(mu, y))
+        """Decoder means for the encoder means, under the labels y: (B, 1, 28, 28), in eval mode."""
+        with evaluating(self):
+            mu, _ = self.encode(x, y)
+            return self.mean_image(self.decode(mu, y))
 
     @torch.no_grad()
     def generate(self, z: torch.Tensor, y) -> torch.Tensor:
-        """Images in [0, 1] for codes z (B, D) under labels y: the decoder's mean."""
-        return self.mean_image(self.decode(z, y))
+        """Images in [0, 1] for codes z (B, D) under labels y: the decoder's mean, in eval mode."""
+        with evaluating(self):
+            return self.mean_image(self.decode(z, y))
 
     @torch.no_grad()
     def sample(self, n: int, y=None, generator: torch.Generator | None = None) -> torch.Tensor:

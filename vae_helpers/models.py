@@ -6,6 +6,7 @@ import torch
 from torch import nn
 
 from .checks import shape_hint
+from .utils import evaluating
 
 IMAGE_SHAPE = (1, 28, 28)
 LIKELIHOODS = ("bernoulli", "gaussian")
@@ -66,17 +67,20 @@ class VAE(nn.Module):
 
     @torch.no_grad()
     def reconstruct(self, x: torch.Tensor) -> torch.Tensor:
-        """Decoder means for the encoder means: x (B, 1, 28, 28) -> (B, 1, 28, 28)."""
-        mu, _ = self.encode(x)
-        return self.mean_image(self.decode(mu))
+        """Decoder means for the encoder means: x (B, 1, 28, 28) -> (B, 1, 28, 28). Runs in eval mode (BatchNorm's
+        running averages; notebook 06), then puts back the mode the model was in."""
+        with evaluating(self):
+            mu, _ = self.encode(x)
+            return self.mean_image(self.decode(mu))
 
     @torch.no_grad()
     def sample(self, n: int, generator: torch.Generator | None = None) -> torch.Tensor:
-        """Decoder means for n draws from the prior z ~ N(0, I): (n, 1, 28, 28)."""
+        """Decoder means for n draws from the prior z ~ N(0, I): (n, 1, 28, 28), in eval mode like reconstruct."""
         device = next(self.parameters()).device
         # cpu: drawn with a CPU generator, so the same seed gives the same digits on every device, then moved
         z = torch.randn(n, self.config.latent_dim, generator=generator).to(device)  # (n, D)
-        return self.mean_image(self.decode(z))
+        with evaluating(self):
+            return self.mean_image(self.decode(z))
 
     def extra_repr(self) -> str:
         return ", ".join(f"{k}={v}" for k, v in asdict(self.config).items())
