@@ -95,7 +95,7 @@ class ELBOTerms(NamedTuple):
 
     loss: torch.Tensor   # (B,) the objective to minimise (negative beta-ELBO)
     recon: torch.Tensor  # (B,) -log p(x|z), one reparameterised sample z
-    kl: torch.Tensor     # (B,) KL(q(z|x) || p(z)), closed form
+    kl: torch.Tensor     # (B,) KL(q(z|x) || p(z)): closed form for N(0, I); one-sample for a model's log_prior (nb 14)
 
 
 def elbo(model, x: torch.Tensor, beta: float = 1.0, check_x: bool = True, y=None) -> ELBOTerms:
