@@ -50,7 +50,7 @@ course: $(STAMP)
 
 # Teachers: autograde every notebook for one student who hands in the master solutions, in a temporary course
 # directory, and print the time and the scores; fails unless every auto-graded point is given. grade-all uses the
-# course's grading mode (smoke: minutes); grade-all-full the students' full setting (slow: 12+ minutes on 2 cores).
+# course's grading mode (smoke: minutes); grade-all-full the students' full setting (slow: it trains every zoo model first).
 grade-all: $(STAMP)
 	$(TEACH)
 	PATH="$(CURDIR)/$(BIN):$$PATH" $(BIN)/python tools/grade_all.py --mode smoke
