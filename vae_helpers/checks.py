@@ -1,4 +1,6 @@
 """Input checks shared by training, evaluation and the diagnostics: every error names the argument it is about."""
+import numbers
+
 import torch
 
 
@@ -59,3 +61,7 @@ def check_data(model, x, name: str) -> torch.Tensor:
     return x
 
 
+def check_count(value, name: str, example: str | None, minimum: int = 1) -> None:
+    """An integer count (epochs, batch_size, n_pseudo, ...) of at least `minimum`, else a ValueError naming `name`."""
+    if isinstance(value, bool) or not isinstance(value, numbers.Integral) or value < minimum:
+        raise ValueError(f"{name} must be an integer >= {minimum}{f' (e.g. {example})' if example else ''}, got {value!r}")

@@ -15,14 +15,15 @@ Taught in notebooks/14_learned_prior.ipynb, which writes each function out and c
   features give a Fréchet distance between image sets (an "MNIST FID"), and its label entropies.
 """
 import math
-from dataclasses import dataclass
+from dataclasses import asdict, dataclass
 
 import torch
 import torch.nn.functional as F
 from torch import nn
 
+from .checks import check_count
 from .losses import LOG_2PI, log_normal_diag
-from .models import MLPVAE, MODELS, IMAGE_SHAPE, ACTIVATIONS, _sizes
+from .models import MLPVAE, MLPConfig, MODELS, IMAGE_SHAPE, ACTIVATIONS, _sizes
 from .utils import preserved_random_state
 
 
@@ -31,27 +32,10 @@ def log_standard_normal(z: torch.Tensor) -> torch.Tensor:
     return -0.5 * (LOG_2PI + z * z).sum(-1)
 
 
-def log_prior(model, z: torch.Tensor) -> torch.Tensor:
-    """log p(z) of the model's prior: model.log_prior(z) when it has one, else N(0, I). (..., D) -> (...)."""
-    own = getattr(model, "log_prior", None)
-    return own(z) if own is not None else log_standard_normal(z)
-
-
-def _check_positive_int(value, name: str, example: str) -> int:
-    if isinstance(value, bool) or not isinstance(value, int) or value < 1:
-        raise ValueError(f"{name} must be a positive integer, e.g. {example}; got {value!r}")
-    return value
-
-
 # --- the VampPrior ---------------------------------------------------------------------------------------------
 
 @dataclass
-class VampConfig:
-    latent_dim: int = 20
-    hidden: tuple[int, ...] = (400,)
-    likelihood: str = "bernoulli"
-    obs_logvar: float = 0.0
-    activation: str = "relu"
+class VampConfig(MLPConfig):
     n_pseudo: int = 500                  # K pseudo-inputs
 
 
@@ -66,9 +50,8 @@ class VampVAE(MLPVAE):
     def __init__(self, latent_dim: int = 20, hidden=(400,), likelihood: str = "bernoulli", obs_logvar: float = 0.0,
                  activation: str = "relu", n_pseudo: int = 500):
         super().__init__(latent_dim, hidden, likelihood, obs_logvar, activation)
-        _check_positive_int(n_pseudo, "n_pseudo", "n_pseudo=500 (Tomczak & Welling's K)")
-        self.config = VampConfig(latent_dim, _sizes(hidden, "hidden", "(400,)"), likelihood, obs_logvar, activation,
-                                 n_pseudo)
+        check_count(n_pseudo, "n_pseudo", "n_pseudo=500 (Tomczak & Welling's K)")
+        self.config = VampConfig(**asdict(self.config), n_pseudo=n_pseudo)   # the MLP's config, checked by MLPVAE
         # logits around -1 (pixels near 0.27, MNIST's mean ink is 0.13), with a spread so that the u_k differ
         # cpu: built like the layers' weights, on the CPU; model.to(device) moves it
         self.pseudo_logits = nn.Parameter(torch.randn(n_pseudo, *IMAGE_SHAPE) - 1)
@@ -138,7 +121,7 @@ class GaussianMixturePrior(nn.Module):
     def fit_codes(cls, z: torch.Tensor, n_components: int = 50, seed: int = 0, max_iter: int = 200):
         """Fit the mixture to codes z (N, D) by EM (scikit-learn's GaussianMixture, diagonal covariances)."""
         from sklearn.mixture import GaussianMixture     # imported here: only this method needs scikit-learn
-        _check_positive_int(n_components, "n_components", "n_components=50")
+        check_count(n_components, "n_components", "n_components=50")
         if not isinstance(z, torch.Tensor) or z.dim() != 2 or len(z) < n_components:
             raise ValueError(f"z must be codes of shape (N, D) with N >= n_components ({n_components}), got "
                              f"{tuple(z.shape) if isinstance(z, torch.Tensor) else type(z).__name__}")
@@ -214,7 +197,7 @@ def elbo_surgery(mu: torch.Tensor, logvar: torch.Tensor, log_p=log_standard_norm
     """
     if mu.dim() != 2 or logvar.shape != mu.shape:
         raise ValueError(f"mu and logvar must both be (N, D), got {tuple(mu.shape)} and {tuple(logvar.shape)}")
-    _check_positive_int(samples, "samples", "samples=1")
+    check_count(samples, "samples", "samples=1")
     N, D = mu.shape
     # cpu: drawn with a CPU generator (the same draws on every device), then moved
     eps = torch.randn(samples, N, D, generator=generator, dtype=mu.dtype).to(mu.device)

@@ -15,7 +15,7 @@ from tqdm.auto import tqdm
 
 from .checkpoints import config_dict
 from .digests import optimizer_record, tensor_digest, weights_digest
-from .checks import check_data
+from .checks import check_count, check_data
 from .losses import elbo
 from .utils import check_seed, evaluating, set_seed
 
@@ -106,7 +106,7 @@ def train_epoch(model, x, optimizer, batch_size=128, beta=1.0, binarize=None, lo
     Taught in notebooks/04_mlp_vae.ipynb, which writes the training step out and checks it against this loop.
     """
     _check_trainable(model, optimizer)
-    _check_count(batch_size, "batch_size", "batch_size=128")
+    check_count(batch_size, "batch_size", "batch_size=128")
     beta = _as_number(beta, "beta", 0.0)
     if binarize not in (None, "dynamic"):
         raise ValueError(f"binarize is None or 'dynamic' (fresh draws every batch), got {binarize!r}")
@@ -159,11 +159,6 @@ def _as_number(value, name: str, minimum: float, strict: bool = False) -> float:
     if number < minimum or (strict and number == minimum):
         raise ValueError(f"{name} must be a finite number {bound}, got {value!r}")
     return number
-
-
-def _check_count(value, name: str, example: str, minimum: int = 1) -> None:
-    if isinstance(value, bool) or not isinstance(value, numbers.Integral) or value < minimum:
-        raise ValueError(f"{name} must be an integer >= {minimum}{f' (e.g. {example})' if example else ''}, got {value!r}")
 
 
 def _check_trainable(model, optimizer) -> None:
@@ -231,13 +226,13 @@ def _check_arguments(model, epochs, batch_size, lr, beta, binarize, val_x, test_
     if binarize not in (None, "dynamic"):
         raise ValueError(f"fit's binarize is None or 'dynamic' (fresh draws every batch; rounding or one fixed draw happen in load_mnist(binarize='round' or 'sample')), "
                          f"got {binarize!r}")
-    _check_count(epochs, "epochs", None, minimum=0)
-    _check_count(batch_size, "batch_size", "batch_size=128")
+    check_count(epochs, "epochs", None, minimum=0)
+    check_count(batch_size, "batch_size", "batch_size=128")
     lr = None if lr is None else _as_number(lr, "lr", 0.0, strict=True)
     beta = _as_number(beta, "beta", 0.0)
     check_seed(seed, "seed")
     if patience is not None:
-        _check_count(patience, "patience", None)
+        check_count(patience, "patience", None)
         if val_x is None:
             raise ValueError("patience needs val_x: images held out from the training set (never the test set) "
                              "on which early stopping measures the negative ELBO")
@@ -247,7 +242,7 @@ def _check_arguments(model, epochs, batch_size, lr, beta, binarize, val_x, test_
                             f"({type(callback).__name__})")
         every = getattr(callback, "every", None)
         if every is not None:
-            _check_count(every, "callback.every", "every=50 optimizer steps")
+            check_count(every, "callback.every", "every=50 optimizer steps")
     bad = [name for name, p in model.named_parameters() if not torch.isfinite(p).all()]
     if bad:
         raise ValueError(f"The model's weights are not finite ({', '.join(bad[:3])}{', ...' if len(bad) > 3 else ''}): it diverged in an "
