@@ -216,3 +216,16 @@ def test_course_config_sets_mode_timeout_and_cache_in_the_grading_kernels_only(t
     assert (tmp_path / "c" / "nbgrader_config.py").read_text() == "c = get_config()\n"
     with pytest.raises(ValueError, match="grading mode 'fast'"):
         course_tools.config_text("fast")
+
+
+def test_grade_all_reads_each_notebooks_time_from_the_order_autograde_wrote_them(tmp_path):
+    """make grade-all's per-notebook seconds: autograde writes each graded notebook as it finishes, so each one's
+    time is its file's mtime minus the previous one's (the first: minus the start)."""
+    folder = tmp_path / "autograded" / "correct" / ASSIGNMENT
+    folder.mkdir(parents=True)
+    for name, mtime in (("02_b", 1030.0), ("01_a", 1010.0), ("03_c", 1075.5)):  # listed out of order on purpose
+        path = folder / f"{name}.ipynb"
+        path.write_text("{}")
+        os.utime(path, (mtime, mtime))
+    seconds = grade_all.notebook_seconds(tmp_path, "correct", started=1000.0)
+    assert seconds == {"01_a": 10.0, "02_b": 20.0, "03_c": 45.5}, seconds

@@ -38,10 +38,11 @@ HERE = Path(__file__).resolve().parent
 
 # GRADING_MODE decides how autograde (and `nbgrader validate` run here) executes the submissions:
 #   "smoke" (default): with CI=true, the notebooks' smoke mode (`smoke_test = "CI" in os.environ`): 2,000 training
-#            images and 2 epochs instead of 60,000 and 10, so one student's notebooks grade in minutes on two
-#            cores instead of about 12 minutes. Every test cell checks its answer in this mode (the series' rule: no
-#            check exists only in full mode), and values that depend on the run are recomputed from the student's
-#            own objects, so numbers pasted from the student's own (full-mode) session do not pass.
+#            images and 2 epochs instead of 60,000 and 10, so one student's 14 notebooks grade in 260 s on two
+#            idle cores instead of 30 minutes (45 for the first student, who trains the zoo's models). Every test
+#            cell checks its answer in this mode (the series' rule: no check exists only in full mode), and values
+#            that depend on the run are recomputed from the student's own objects, so numbers pasted from the
+#            student's own (full-mode) session do not pass.
 #   "full":  the setting the students ran: every cell as in JupyterLab (CI removed). Slow; the same tests.
 GRADING_MODE = "{mode}"
 if GRADING_MODE not in ("smoke", "full"):

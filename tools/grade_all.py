@@ -9,9 +9,10 @@ places the masters as the submission of student `correct`, runs `nbgrader autogr
 exits non-zero unless every notebook gets all its auto-graded points. nbgrader runs from this interpreter's
 environment (its bin folder first on PATH), as the course's README asks.
 
-Measured on the shared 2-core machine while the test suite ran beside it (load about 3.5): smoke mode, 14 notebooks,
-67 / 67 auto-graded points, autograde 963 s (the whole script 16.4 minutes wall, 15.4 minutes of CPU); an idle run,
-and full mode, were not measured.
+It prints each notebook's points and seconds (from the times autograde wrote the graded notebooks), the total, and
+the sum for notebooks 01-12. Measured on the idle 2-core machine on 8 December 2026, 67 / 67 auto-graded points both
+times: smoke mode, autograde 260 s for 14 notebooks (225 s for 01-12; the whole script 282 s); full mode from an empty
+grading cache, autograde 2683 s (2252 s for 01-12); a second student in that course, its models cached, 1792 s.
 """
 import argparse
 import os
@@ -67,14 +68,26 @@ def scores(course: Path, student: str) -> dict:
                 for nb in submission.notebooks}
 
 
+def notebook_seconds(course: Path, student: str, started: float) -> dict:
+    """{notebook name: seconds} from the times autograde wrote each graded notebook (it writes them one by one, in
+    order, as each finishes; started is time.time() when autograde began). Includes the kernel's start."""
+    folder = course / "autograded" / student / ASSIGNMENT
+    written = sorted((p.stat().st_mtime, p.stem) for p in folder.glob("*.ipynb"))
+    seconds, previous = {}, started
+    for mtime, name in written:
+        seconds[name], previous = mtime - previous, mtime
+    return seconds
+
+
 def grade_all(course: Path, mode: str) -> dict:
     course_tools.make_course(course, mode=mode)
     nbgrader(course, "generate_assignment", ASSIGNMENT)
     place_submission(course, "correct", course_tools.master_notebooks())
-    start = time.perf_counter()
-    nbgrader(course, "autograde", ASSIGNMENT)
+    start, started = time.perf_counter(), time.time()
+    nbgrader(course, "autograde", ASSIGNMENT, timeout=6 * 3600)
     seconds = time.perf_counter() - start
-    return {"seconds": seconds, "scores": scores(course, "correct")}
+    return {"seconds": seconds, "scores": scores(course, "correct"),
+            "per_notebook": notebook_seconds(course, "correct", started)}
 
 
 def main(argv=None) -> int:
@@ -89,12 +102,17 @@ def main(argv=None) -> int:
         result = grade_all(course, args.mode)
     short = [name for name, s in result["scores"].items() if s["auto"] != s["max_auto"] or not s["max_auto"]]
     for name, s in sorted(result["scores"].items()):
+        took = result["per_notebook"].get(name)
         print(f"{name}: {s['auto']:g} / {s['max_auto']:g} auto-graded points"
-              + (f" (+{s['max_written']:g} written, graded by hand)" if s["max_written"] else ""))
+              + (f" (+{s['max_written']:g} written, graded by hand)" if s["max_written"] else "")
+              + (f", {took:.0f} s" if took is not None else ""))
     total = sum(s["auto"] for s in result["scores"].values())
     maximum = sum(s["max_auto"] for s in result["scores"].values())
     print(f"grading mode {args.mode!r}: {len(result['scores'])} notebooks autograded in {result['seconds']:.0f} s; "
           f"{total:g} / {maximum:g} auto-graded points")
+    first_twelve = [result["per_notebook"].get(nb.stem) for nb in course_tools.master_notebooks()[:12]]
+    if len(first_twelve) == 12 and None not in first_twelve:
+        print(f"notebooks 01-12 alone: {sum(first_twelve):.0f} s")
     if short or len(result["scores"]) != len(course_tools.master_notebooks()):
         print(f"NOT full marks: {', '.join(short) or 'notebooks missing from the gradebook'}", file=sys.stderr)
         return 1
