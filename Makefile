@@ -34,10 +34,10 @@ student: $(STAMP)
 	$(TEACH)
 	$(BIN)/python tools/make_student.py
 
-# Teachers: an nbgrader course directory, e.g. `make course COURSE=~/vae-course`: nbgrader_config.py (course id,
+# Teachers: an nbgrader course directory, e.g. `make course COURSE=$HOME/vae-course`: nbgrader_config.py (course id,
 # per-cell timeout, grading mode, a grading model cache inside the course) and the masters in source/vae_course/.
 # Then, in that directory, nbgrader runs with the virtual environment on PATH and no other flag:
-#   PATH="$(CURDIR)/$(BIN):$$PATH" nbgrader generate_assignment vae_course
+#   PATH="/path/to/repository/.venv/bin:$PATH" nbgrader generate_assignment vae_course
 COURSE ?=
 ifneq ($(filter course,$(MAKECMDGOALS)),)
 ifeq ($(COURSE),)
@@ -49,8 +49,8 @@ course: $(STAMP)
 	$(BIN)/python tools/course.py "$(COURSE)"
 
 # Teachers: autograde every notebook for one student who hands in the master solutions, in a temporary course
-# directory, and print the scores and times; fails unless every auto-graded point is given. grade-all uses the
-# course's grading mode (smoke: 260 s on an idle 2-core machine); grade-all-full the students' full setting (45 min: it
+# directory, and print the scores and times; fails unless every auto-graded point is given. grade-all uses smoke mode, the
+# course default (260 s on an idle 2-core machine); grade-all-full the students' full setting (45 min: it
 # trains every zoo model first). Measured figures: README, For teachers.
 grade-all: $(STAMP)
 	$(TEACH)
@@ -79,7 +79,7 @@ notebooks: $(STAMP)
 	for nb in notebooks/[0-9]*.ipynb; do env -u CI $(NBCONVERT) $$nb || exit 1; done
 	$(BIN)/python tools/notebook_tools.py clean notebooks/[0-9]*.ipynb
 
-# Teachers: train notebook 07's explorer models ahead of class (about 2 minutes; ~/.cache/vae_helpers/explorer).
+# Teachers: train notebook 07's explorer models ahead of class (about 4 minutes; ~/.cache/vae_helpers/explorer).
 explorer-cache: $(STAMP)
 	$(BIN)/python -m vae_helpers.explorer build
 

@@ -18,13 +18,14 @@ generate_feedback. The students:
 Asserted from the gradebook (no point total is hard-coded; each notebook's maximum comes from the gradebook): the
 correct student gets every auto-graded point and its written answers wait for manual grading; untouched and wrong get
 0 auto-graded points; pasted gets 0 on every exercise whose solution trains a model itself (the value depends on the
-student's own run). Feedback HTML exists for every student and notebook; the grading runs wrote their models into
-the course's grading_cache/ and nothing into the teacher's own caches.
+student's own run). Feedback HTML exists for every student and notebook and shows no line of a hidden test (neither
+its code nor a traceback quoting it); the released copies carry no widget state; the grading runs wrote their models
+into the course's grading_cache/ and nothing into the teacher's own caches.
 
 Smoke mode keeps it lean: 4 students x 3 notebooks, 12 smoke runs. Measured on the shared 2-core machine at a load
 of 12-17 (other jobs): 31 minutes wall, of which autograde 19; 4.3 minutes of CPU in all (this process and every
-nbgrader and kernel under it), so a few minutes on an idle 2-core machine (not measured: none was idle). The seconds
-each nbgrader command took are printed (pytest -s).
+nbgrader and kernel under it). On the idle 2-core machine (8 December 2026) this file with two small ones took 229 s.
+The seconds each nbgrader command took are printed (pytest -s).
 """
 import json
 import os
@@ -177,12 +178,42 @@ def test_pasted_numbers_do_not_pass_a_check_of_the_students_own_run(graded):
         assert run_dependent, "no exercise that trains its own model among the graded notebooks"
 
 
+def hidden_lines(master: Path) -> set:
+    """The lines of the master's hidden test regions that appear nowhere else in it (stripped, 10+ characters)."""
+    hidden, elsewhere = set(), set()
+    for cell in nbformat.read(master, as_version=4).cells:
+        inside = False
+        for line in cell.source.splitlines():
+            if "BEGIN HIDDEN TESTS" in line or "END HIDDEN TESTS" in line:
+                inside = "BEGIN" in line
+                continue
+            (hidden if inside else elsewhere).add(line.strip())
+    return {line for line in hidden - elsewhere if len(line) >= 10}
+
+
+def page_text(html: Path) -> str:
+    """What a browser shows of an HTML page (tags dropped, entities decoded), with its scripts and styles removed."""
+    import html as html_module
+    import re
+    text = re.sub(r"(?is)<(script|style)\b.*?</\1>", "", html.read_text())
+    return html_module.unescape(re.sub(r"<[^>]+>", "", text))
+
+
 def test_feedback_and_isolated_grading_cache(graded):
+    """Feedback exists and shows no hidden test: neither its code nor a traceback that quotes it (the wrong and
+    untouched students fail hidden tests); the released copies carry no teacher widget state."""
     course = graded["course"]
-    for student in STUDENTS:
-        for master in MASTERS:
+    for master in MASTERS:
+        secret = hidden_lines(master)
+        assert secret, f"{master.name}: no hidden test lines found (the scan would prove nothing)"
+        for student in STUDENTS:
             html = course / "feedback" / student / ASSIGNMENT / f"{master.stem}.html"
             assert html.is_file() and html.stat().st_size > 1000, f"no feedback for {student}: {html}"
+            text = page_text(html)
+            shown = sorted(line for line in secret if line in text)
+            assert not shown and "HIDDEN TESTS" not in text, f"{student}'s feedback on {master.name} shows {shown}"
+        released = nbformat.read(course / "release" / ASSIGNMENT / master.name, as_version=4)
+        assert "widgets" not in released.metadata, f"released {master.name} carries the teacher's widget state"
     if "04" in NOTEBOOKS:  # 04 stores its model in the zoo
         assert (course / "grading_cache" / "models" / "smoke").is_dir(), "the grading did not use the course's cache"
     assert not graded["teacher_cache"].exists(), "autograde wrote into the teacher's own model cache"
@@ -204,6 +235,7 @@ def test_course_config_sets_mode_timeout_and_cache_in_the_grading_kernels_only(t
     assert config.CourseDirectory.course_id == "vae_course"
     assert config.CourseDirectory.root == str((tmp_path / "c").resolve())
     assert config.Execute.timeout == (1800 if mode == "full" else 600)
+    assert "HideHiddenTests" in [pp.__name__ for pp in config.GenerateFeedback.preprocessors], "feedback shows tests"
     [argument] = config.Execute.extra_arguments
     assert argument.startswith("--InteractiveShellApp.exec_lines=")
     code = argument.split("=", 1)[1] + "\nimport os; print(os.environ.get('CI'), os.environ['VAE_ZOO_CACHE'])"

@@ -12,9 +12,10 @@ need no other flag or variable: the course id, the per-cell timeout, the grading
 are all in DIR/nbgrader_config.py (see COURSE_CONFIG below for what each setting does and why).
 """
 import argparse
-import shutil
 import sys
 from pathlib import Path
+
+import nbformat
 
 ROOT = Path(__file__).resolve().parents[1]
 ASSIGNMENT = "vae_course"
@@ -71,6 +72,28 @@ GRADING_ENV = {{
 _SET_CI = "_os.environ['CI'] = 'true'" if GRADING_MODE == "smoke" else "_os.environ.pop('CI', None)"
 c.Execute.extra_arguments = [
     f"--InteractiveShellApp.exec_lines=import os as _os; _os.environ.update({{GRADING_ENV!r}}); {{_SET_CI}}; del _os"]
+
+# Feedback (`nbgrader generate_feedback`, and the formgrader's feedback buttons) renders the autograded notebooks,
+# which hold the masters' whole test cells. nbgrader's default feedback shows the hidden tests' code, and a failed
+# test's traceback quotes the lines around the failing one, so feedback would hand the answers out (nbgrader issue
+# #917). HideHiddenTests removes each hidden region (### BEGIN HIDDEN TESTS ... ### END HIDDEN TESTS) and cuts the
+# traceback of every test cell that had one to its last line: the error and its hint. The points are unchanged.
+from nbconvert.preprocessors import CSSHTMLHeaderPreprocessor  # noqa: E402
+from nbgrader.preprocessors import ClearHiddenTests, GetGrades  # noqa: E402
+
+
+class HideHiddenTests(ClearHiddenTests):
+    def preprocess_cell(self, cell, resources, index):
+        had_hidden = self.begin_test_delimeter in cell.source
+        cell, resources = super().preprocess_cell(cell, resources, index)
+        if had_hidden:
+            for output in cell.get("outputs", []):
+                if output.output_type == "error":
+                    output.traceback = [f"{{output.ename}}: {{output.evalue}}"]
+        return cell, resources
+
+
+c.GenerateFeedback.preprocessors = [GetGrades, CSSHTMLHeaderPreprocessor, HideHiddenTests]
 '''
 
 
@@ -104,8 +127,12 @@ def make_course(course: Path, notebooks=None, mode: str = "smoke") -> Path:
         tmp = config.with_suffix(".py.tmp")
         tmp.write_text(config_text(mode))
         tmp.replace(config)
-    for nb in notebooks:
-        shutil.copy(nb, source / nb.name)
+    for nb in notebooks:  # without the teacher's widget state, which generate_assignment would pass on
+        master = nbformat.read(nb, as_version=4)
+        master.metadata.pop("widgets", None)
+        tmp = source / f".{nb.name}.tmp"
+        nbformat.write(master, tmp)
+        tmp.replace(source / nb.name)
     return config
 
 

@@ -10,8 +10,8 @@ exits non-zero unless every notebook gets all its auto-graded points. nbgrader r
 environment (its bin folder first on PATH), as the course's README asks.
 
 It prints each notebook's points and seconds (from the times autograde wrote the graded notebooks), the total, and
-the sum for notebooks 01-12. Measured on the idle 2-core machine on 8 December 2026, 67 / 67 auto-graded points both
-times: smoke mode, autograde 260 s for 14 notebooks (225 s for 01-12; the whole script 282 s); full mode from an empty
+the sum for notebooks 01-12. Measured on the idle 2-core machine on 8 December 2026, 67 / 67 auto-graded points each
+time: smoke mode, autograde 260 s for 14 notebooks (225 s for 01-12; the whole script 282 s); full mode from an empty
 grading cache, autograde 2683 s (2252 s for 01-12); a second student in that course, its models cached, 1792 s.
 """
 import argparse
